@@ -1,0 +1,1 @@
+"""Loyalty engine: program, domain rules, DynamoDB store, services, API and CLI."""

@@ -1,0 +1,1 @@
+"""HTTP layer: request models, auth, error mapping and the routes blueprint."""

@@ -1,0 +1,122 @@
+"""The one place domain errors become HTTP answers, plus body parsing and role checks."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from chalice import Response
+from chalice.app import Request
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.config import settings
+from chalicelib.domain import errors
+from chalicelib.observability import logger
+
+STATUS = {
+    errors.InvalidRequest: 400,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.BusinessRule: 422,
+    errors.Busy: 503,
+}
+JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details or []
+        self.headers = headers or {}
+
+
+def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    all_headers: dict[str, str | list[str]] = {**JSON, **(headers or {})}
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=all_headers)
+
+
+def _status_for(error: errors.LoyaltyError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]} for err in exc.errors()]
+
+
+def parse(model: type[ModelT], request: Request) -> ModelT:
+    raw = request.raw_body or b""
+    if len(raw) > settings().max_body_bytes:
+        raise HttpError(413, "payload_too_large", f"the body is larger than {settings().max_body_bytes} bytes")
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HttpError(400, "invalid_request", "the body is not valid JSON",
+                        [{"field": "body", "message": str(exc)}]) from exc
+    if not isinstance(data, dict):
+        raise HttpError(400, "invalid_request", "the body must be a JSON object", [{"field": "body",
+                                                                                   "message": "expected an object"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise HttpError(400, "invalid_request", "the request is not valid", validation_details(exc)) from exc
+
+
+def parse_query(model: type[ModelT], request: Request) -> ModelT:
+    try:
+        return model.model_validate(dict(request.query_params or {}))
+    except ValidationError as exc:
+        raise HttpError(400, "invalid_request", "the query is not valid", validation_details(exc)) from exc
+
+
+def caller_role(request: Request) -> str:
+    context = request.context.get("authorizer") or {}
+    return str(context.get("role") or "")
+
+
+def endpoint(role: str | None, status: int = 200) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+    """Wrap a route: check the caller's role, turn the result into JSON and every error into
+    the documented error body. `role=None` means public."""
+
+    def wrap(view: Callable[..., Any]) -> Callable[..., Response]:
+        @functools.wraps(view)
+        def run(*args: Any, **kwargs: Any) -> Response:
+            from chalicelib.api.routes import blueprint
+
+            request = blueprint.current_request
+            try:
+                if role is not None:
+                    _check_role(caller_role(request), role)
+                result = view(*args, **kwargs)
+                if isinstance(result, Response):
+                    return result
+                return Response(body=json.dumps(result, ensure_ascii=False), status_code=status, headers=JSON)
+            except HttpError as exc:
+                return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+            except errors.LoyaltyError as exc:
+                code = _status_for(exc)
+                headers = {"Retry-After": "1"} if code == 503 else None
+                return error_response(code, exc.code, exc.message, exc.details, headers)
+            except Exception:
+                logger.exception("unhandled error")
+                return error_response(500, "internal_error", "unexpected error; it has been logged")
+
+        return run
+
+    return wrap
+
+
+def _check_role(actual: str, needed: str) -> None:
+    if not actual:
+        raise HttpError(401, "unauthorized", "a valid API key is required")
+    if needed == "ops" and actual != "ops":
+        raise HttpError(403, "forbidden", "this endpoint needs an ops key")

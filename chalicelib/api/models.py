@@ -1,0 +1,127 @@
+"""Request bodies, validated by pydantic (unknown fields refused, money exact, times with offsets)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+Amount = Annotated[Decimal, Field(gt=0, le=Decimal("10000000"), max_digits=12, decimal_places=2)]
+Phone = Annotated[str, Field(min_length=5, max_length=20, pattern=r"^\+?[0-9][0-9 \-]{3,18}[0-9]$")]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Reason = Annotated[str, Field(min_length=1, max_length=200)]
+Points = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    def client_fields(self) -> dict[str, Any]:
+        """What the client actually sent (idempotency fingerprints ignore filled-in defaults)."""
+        return self.model_dump(exclude_unset=True)
+
+
+def _past_birthday(value: date | None) -> date | None:
+    if value is not None and not date(1900, 1, 1) <= value <= date.today():
+        raise ValueError("birthday must be a past date after 1900")
+    return value
+
+
+class EnrolRequest(Body):
+    member_id: ClientId | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    name: Name | None = None
+    birthday: date | None = None
+    referrer_id: ClientId | None = None
+
+    @model_validator(mode="after")
+    def _birthday(self) -> EnrolRequest:
+        _past_birthday(self.birthday)
+        return self
+
+
+class PatchMemberRequest(Body):
+    phone: Phone | None = None
+    email: Email | None = None
+    name: Name | None = None
+    birthday: date | None = None
+    preferences: dict[Annotated[str, Field(max_length=40)], bool | Annotated[str, Field(max_length=100)]] | None = (
+        Field(default=None, max_length=20)
+    )
+
+    @model_validator(mode="after")
+    def _birthday(self) -> PatchMemberRequest:
+        _past_birthday(self.birthday)
+        return self
+
+
+class PurchaseLine(Body):
+    sku: Annotated[str, Field(min_length=1, max_length=64)]
+    category: Annotated[str, Field(max_length=40)] | None = None
+    amount: Amount
+
+
+class PurchaseRequest(Body):
+    order_id: ClientId
+    amount: Amount
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    occurred_at: AwareDatetime | None = None
+    channel: Annotated[str, Field(max_length=32)] | None = None
+    lines: list[PurchaseLine] | None = Field(default=None, max_length=500)
+
+
+class ReturnRequest(Body):
+    return_id: ClientId
+    order_id: ClientId
+    amount: Amount
+    occurred_at: AwareDatetime | None = None
+
+
+class RedemptionRequest(Body):
+    redemption_id: ClientId
+    reward_id: ClientId | None = None
+    points: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RedemptionRequest:
+        if (self.reward_id is None) == (self.points is None):
+            raise ValueError("give either reward_id, or points with a reason")
+        if self.points is not None and self.reason is None:
+            raise ValueError("a points redemption needs a reason")
+        return self
+
+
+class ActivityRequest(Body):
+    activity_id: ClientId
+    type: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class AdjustmentRequest(Body):
+    adjustment_id: ClientId
+    points: Points
+    reason: Reason
+
+    @model_validator(mode="after")
+    def _non_zero(self) -> AdjustmentRequest:
+        if self.points == 0:
+            raise ValueError("points must not be 0")
+        return self
+
+
+class CouponUseRequest(Body):
+    order_id: ClientId
+
+
+class LedgerQuery(Body):
+    limit: Annotated[int, Field(ge=1, le=100)] = 25
+    cursor: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class CouponQuery(Body):
+    status: Annotated[str, Field(pattern=r"^(available|used|expired)$")] | None = None

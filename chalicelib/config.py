@@ -1,0 +1,46 @@
+"""Settings from the environment, validated once on first use (never at import: `cdk synth`
+imports app.py with placeholder values)."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, Field
+
+LOCAL_SECRET = "local-development-secret-not-for-production"
+
+
+class Settings(BaseModel):
+    stage: str = "local"
+    table_name: str = "loyalty"
+    bucket_name: str = "loyalty-sales-files"
+    event_bus_name: str = "loyalty-events"
+    ingest_queue_name: str = "loyalty-ingest"
+    # Signs ledger cursors and keys the hashes of phones/emails; from a secret in AWS stages.
+    signing_secret: str = Field(default=LOCAL_SECRET, min_length=16)
+    program_file: str | None = None
+    max_body_bytes: int = 64 * 1024
+
+
+ENV_NAMES = {
+    "stage": "STAGE",
+    "table_name": "TABLE_NAME",
+    "bucket_name": "BUCKET_NAME",
+    "event_bus_name": "EVENT_BUS_NAME",
+    "ingest_queue_name": "INGEST_QUEUE_NAME",
+    "signing_secret": "SIGNING_SECRET",
+    "program_file": "PROGRAM_FILE",
+    "max_body_bytes": "MAX_BODY_BYTES",
+}
+
+
+@cache
+def settings() -> Settings:
+    values = {field: os.environ[env] for field, env in ENV_NAMES.items() if os.environ.get(env)}
+    return Settings.model_validate(values)
+
+
+def reset() -> None:
+    """Forget cached settings (tests and the local stack change the environment)."""
+    settings.cache_clear()

@@ -1,0 +1,106 @@
+"""The member's state and what a change to it produces (entries, coupons, events)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.domain.lots import Wallet
+
+ACTIVE, DORMANT, ERASED = "active", "dormant", "erased"
+
+
+@dataclass
+class PendingLot:
+    """Points of a purchase that become spendable on `release_on` (covers the return window)."""
+
+    entry_id: str
+    points: int
+    release_on: date
+    month: str  # expiry month of the lot the points join on release
+
+
+@dataclass
+class Member:
+    member_id: str
+    enrolled_at: datetime
+    status: str = ACTIVE
+    version: int = 0
+    tier: str = "member"
+    tier_since: date | None = None
+    tier_floor: str = "member"  # the tier kept at the last review; returns never drop below it
+    review_at: date | None = None
+    wallet: Wallet = field(default_factory=Wallet)
+    pending: list[PendingLot] = field(default_factory=list)
+    lifetime_earned: int = 0
+    purchase_count: int = 0
+    spend_by_month: dict[str, Decimal] = field(default_factory=dict)
+    last_activity_at: datetime | None = None
+    referrer_id: str | None = None
+    birthday: date | None = None
+
+    @property
+    def available(self) -> int:
+        return self.wallet.available
+
+    @property
+    def pending_points(self) -> int:
+        return sum(lot.points for lot in self.pending)
+
+    def balances(self) -> dict[str, int]:
+        return {
+            "available": self.available,
+            "pending": self.pending_points,
+            "lifetime_earned": self.lifetime_earned,
+        }
+
+    def clone(self) -> Member:
+        return copy.deepcopy(self)
+
+
+@dataclass
+class LedgerEntry:
+    """One line of a member's points ledger; `points` is its effect on available + pending."""
+
+    kind: str
+    ref: str  # the client's id (order_id, return_id, ...) or a derived one for bonuses
+    points: int
+    occurred_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def entry_id(self) -> str:
+        return f"{self.kind}#{self.ref}"
+
+
+@dataclass
+class Coupon:
+    code: str
+    kind: str  # first_purchase, reward, birthday, welcome_back
+    value: Decimal
+    issued_at: datetime
+    expires_at: datetime
+    reward_id: str | None = None
+
+
+@dataclass
+class DomainEvent:
+    detail_type: str
+    detail: dict[str, Any]
+
+
+@dataclass
+class MemberChange:
+    """What one use case did to one member; the store writes it as one transaction."""
+
+    before: Member | None
+    after: Member
+    entries: list[LedgerEntry] = field(default_factory=list)
+    coupons: list[Coupon] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def emit(self, detail_type: str, **detail: Any) -> None:
+        self.events.append(DomainEvent(detail_type, {"member_id": self.after.member_id, **detail}))

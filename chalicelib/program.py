@@ -1,0 +1,144 @@
+"""The loyalty program as data: a pydantic model of program.json, validated once on first use.
+
+The program file is the only place tiers, multipliers, bonuses and rewards are defined; the
+domain functions receive the loaded `Program` and never hard-code a number of it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import tzinfo
+from decimal import Decimal
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROGRAM_FILE = Path(__file__).with_name("program.json")
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+Multiplier = Annotated[Decimal, Field(gt=0, le=10, max_digits=4, decimal_places=2)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tier(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    name: str
+    threshold: Money
+    multiplier: Multiplier
+    birthday_coupon: Money
+    benefits: list[str] = []
+
+
+class Activity(_Strict):
+    points: int = Field(gt=0, le=100_000)
+    daily_limit: int = Field(gt=0, le=1000)
+
+
+class CouponRule(_Strict):
+    value: Money
+    valid_days: int = Field(gt=0, le=3650)
+
+
+class Reward(_Strict):
+    reward_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str
+    points_cost: int = Field(gt=0, le=10_000_000)
+    min_tier: str
+    coupon_value: Money
+    coupon_valid_days: int = Field(gt=0, le=3650)
+    stock: int | None = Field(default=None, ge=0)
+
+
+class Program(_Strict):
+    name: str
+    app_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency_places: int = Field(ge=0, le=4)
+    timezone: str
+    pending_days: int = Field(ge=0, le=90)
+    max_backdate_days: int = Field(ge=0, le=3650)
+    expiry_months: int = Field(ge=1, le=120)
+    expiring_notice_days: int = Field(ge=0, le=365)
+    welcome_points: int = Field(ge=0)
+    referral_points: int = Field(ge=0)
+    reactivation_points: int = Field(ge=0)
+    dormant_after_days: int = Field(gt=0)
+    tier_at_risk_notice_days: int = Field(ge=0, le=365)
+    first_purchase_coupon: CouponRule
+    welcome_back_coupon: CouponRule
+    tiers: list[Tier] = Field(min_length=1)
+    categories: dict[str, Multiplier] = {}
+    activities: dict[str, Activity] = {}
+    rewards: list[Reward] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Program:
+        codes = [t.code for t in self.tiers]
+        if len(set(codes)) != len(codes):
+            raise ValueError("tiers: tier codes must be unique")
+        if self.tiers[0].threshold != 0:
+            raise ValueError("tiers: the first tier must have threshold 0")
+        thresholds = [t.threshold for t in self.tiers]
+        if thresholds != sorted(thresholds) or len(set(thresholds)) != len(thresholds):
+            raise ValueError("tiers: thresholds must strictly increase")
+        reward_ids = [r.reward_id for r in self.rewards]
+        if len(set(reward_ids)) != len(reward_ids):
+            raise ValueError("rewards: reward ids must be unique")
+        for reward in self.rewards:
+            if reward.min_tier not in codes:
+                raise ValueError(f"rewards: {reward.reward_id} names unknown tier {reward.min_tier!r}")
+        return self
+
+    @cached_property
+    def tz(self) -> tzinfo:
+        return ZoneInfo(self.timezone)
+
+    def tier(self, code: str) -> Tier:
+        for tier in self.tiers:
+            if tier.code == code:
+                return tier
+        raise KeyError(code)
+
+    def tier_rank(self, code: str) -> int:
+        return [t.code for t in self.tiers].index(code)
+
+    def reward(self, reward_id: str) -> Reward | None:
+        return next((r for r in self.rewards if r.reward_id == reward_id), None)
+
+
+class ProgramFileError(RuntimeError):
+    """The program file is broken; the message names the file and every bad field."""
+
+
+def parse_program(text: str, source: str = "program.json") -> Program:
+    try:
+        return Program.model_validate(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise ProgramFileError(f"{source}: not valid JSON: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ProgramFileError(f"{source}: invalid program: {problems}") from exc
+
+
+@cache
+def load_program(path: str | None = None) -> Program:
+    """Load and validate the program file once per process (fails fast, naming the bad field)."""
+    file = Path(path) if path else PROGRAM_FILE
+    return parse_program(file.read_text(encoding="utf-8"), source=str(file.name))

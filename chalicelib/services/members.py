@@ -1,0 +1,173 @@
+"""Enrol, view, update and erase members."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from chalicelib import clock, events
+from chalicelib.domain import rules, tiers
+from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, MemberNotFound
+from chalicelib.domain.model import ERASED, Member
+from chalicelib.program import Program, load_program
+from chalicelib.services.writes import Plan, _replayed, answer_for, fingerprint, new_coupon_code
+from chalicelib.store import codec, contacts, dynamo, keys, members
+from chalicelib.store.dynamo import StoreError
+
+CONTACT_KINDS = ("phone", "email")
+PERSONAL_FIELDS = ("phone", "email", "name", "preferences")
+
+
+def _contact_conflict(kind: str) -> Conflict:
+    return Conflict(f"a member with this {kind} is already enrolled", [{"field": kind, "message": "already enrolled"}])
+
+
+def enrol(body: dict[str, Any]) -> dict[str, Any]:
+    program = load_program()
+    now = clock.now()
+    member_id = body.get("member_id") or f"m{uuid.uuid4().hex[:20]}"
+    referrer_id = body.get("referrer_id")
+    if referrer_id is not None and (referrer_id == member_id or members.load_member(referrer_id) is None):
+        raise InvalidRequest("unknown referrer", [{"field": "referrer_id", "message": "no such member"}])
+    change = rules.enrol(program, member_id, now, new_coupon_code(), body.get("birthday"), referrer_id)
+    new_profile: dict[str, Any] = {name: body.get(name) for name in PERSONAL_FIELDS}
+    extras = []
+    for kind in CONTACT_KINDS:
+        if body.get(kind):
+            digest = contacts.contact_hash(kind, body[kind])
+            new_profile[f"{kind}_hash"] = digest
+            extras.append(members.Extra(contacts.claim_op(digest, member_id), _contact_conflict(kind)))
+    plan = Plan([change], extras, {"member_id": member_id,
+                                   "coupons": [codec.coupon_view(codec.coupon_item(member_id, c), now)
+                                               for c in change.coupons]})
+    answer = answer_for(plan, now)
+    digest = fingerprint(body)
+    try:
+        members.commit(members.Commit(plan.changes, digest, answer, extras, new_profile), now)
+    except members.Replay as replay:
+        return _replayed(replay.item or members.get_entry(member_id, f"enrol#{member_id}") or {}, digest)
+    except members.VersionConflict as exc:
+        raise Conflict(f"member {member_id} already exists") from exc
+    except StoreError as exc:
+        raise Busy("the points store is busy, retry shortly") from exc
+    events.publish(change.events)
+    return answer
+
+
+def _load(member_id: str) -> tuple[Member, dict[str, Any]]:
+    items = dynamo.query_all(keys.member_pk(member_id), keys.STATE_PREFIX)
+    member = codec.member_from_items(items)
+    if member is None:
+        raise MemberNotFound(f"member {member_id} not found")
+    profile = next(item for item in items if item[keys.SK] == keys.STATE_PREFIX)
+    return member, profile
+
+
+def member_view(program: Program, member: Member, profile: dict[str, Any], today: date) -> dict[str, Any]:
+    tier = program.tier(member.tier)
+    spend = tiers.rolling_spend(member.spend_by_month, today)
+    return codec.jsonable({
+        "member_id": member.member_id,
+        "status": member.status,
+        "enrolled_at": member.enrolled_at,
+        "tier": {"code": tier.code, "name": tier.name, "since": member.tier_since, "review_at": member.review_at},
+        "points": {
+            **member.balances(),
+            "expiring": rules.expiring(program, member),
+        },
+        "progress": tiers.progress(program, member.tier, spend).as_dict(),
+        "benefits": tier.benefits,
+        "profile": {name: profile.get(name) for name in (*PERSONAL_FIELDS, "birthday")},
+    })
+
+
+def view(member_id: str) -> dict[str, Any]:
+    program = load_program()
+    member, profile = _load(member_id)
+    return member_view(program, member, profile, clock.now().astimezone(program.tz).date())
+
+
+def _contact_swaps(member_id: str, profile: dict[str, Any], body: dict[str, Any],
+                   ) -> tuple[list[members.Extra], dict[str, Any]]:
+    extras: list[members.Extra] = []
+    sets: dict[str, Any] = {}
+    for kind in CONTACT_KINDS:
+        if kind not in body:
+            continue
+        old_hash = profile.get(f"{kind}_hash")
+        new_hash = contacts.contact_hash(kind, body[kind]) if body[kind] else None
+        if new_hash == old_hash:
+            continue
+        if new_hash:
+            extras.append(members.Extra(contacts.claim_op(new_hash, member_id), _contact_conflict(kind)))
+        if old_hash:
+            extras.append(members.Extra(contacts.release_op(old_hash)))
+        sets[f"{kind}_hash"] = new_hash
+    return extras, sets
+
+
+def _write_profile(member: Member, sets: dict[str, Any], extras: list[members.Extra]) -> None:
+    names = {f"#f{i}": name for i, name in enumerate(sets)}
+    values: dict[str, Any] = {":v": member.version, ":next": member.version + 1}
+    set_parts, remove_parts = ["version = :next"], []
+    for i, value in enumerate(sets.values()):
+        if value is None:
+            remove_parts.append(f"#f{i}")
+        else:
+            set_parts.append(f"#f{i} = :f{i}")
+            values[f":f{i}"] = value
+    expression = "SET " + ", ".join(set_parts) + (" REMOVE " + ", ".join(remove_parts) if remove_parts else "")
+    update = dynamo.update(keys.profile_key(member.member_id), expression, values, names, "version = :v")
+    try:
+        dynamo.transact([update, *(e.op for e in extras)])
+    except dynamo.Cancelled as cancelled:
+        if cancelled.failed and cancelled.failed > 0 and extras[cancelled.failed - 1].on_fail:
+            raise extras[cancelled.failed - 1].on_fail from cancelled  # type: ignore[misc]
+        raise Conflict("the member changed meanwhile, retry") from cancelled
+    except StoreError as exc:
+        raise Busy("the points store is busy, retry shortly") from exc
+
+
+def update(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """PATCH: contact, name, preferences; the birthday can be set once (it drives a yearly gift)."""
+    member, profile = _load(member_id)
+    if member.status == ERASED:
+        raise MemberNotFound(f"member {member_id} not found")
+    birthday = body.get("birthday")
+    if birthday is not None and member.birthday is not None and birthday != member.birthday:
+        raise Conflict("the birthday is already set and cannot be changed",
+                       [{"field": "birthday", "message": "set once"}])
+    extras, sets = _contact_swaps(member_id, profile, body)
+    for name in PERSONAL_FIELDS:
+        if name in body:
+            sets[name] = body[name]
+    if birthday is not None and member.birthday is None:
+        member_after = member.clone()
+        member_after.birthday = birthday
+        sets["birthday"] = birthday.isoformat()
+        from chalicelib.store.due import due_attributes
+
+        sets.update(due_attributes(member_after))
+    if sets:
+        _write_profile(member, sets, extras)
+    return view(member_id)
+
+
+def erase(member_id: str) -> dict[str, Any]:
+    """Erase personal data; the anonymised ledger and balances stay for the books."""
+    member, profile = _load(member_id)
+    if member.status == ERASED:
+        return {"member_id": member_id, "status": ERASED}
+    extras = [members.Extra(contacts.release_op(profile[f"{kind}_hash"]))
+              for kind in CONTACT_KINDS if profile.get(f"{kind}_hash")]
+    sets: dict[str, Any] = {name: None for name in (*PERSONAL_FIELDS, "birthday", "phone_hash", "email_hash")}
+    sets["status"] = ERASED
+    sets["erased_at"] = clock.now().isoformat()
+    _write_profile(member, sets, extras)
+    return {"member_id": member_id, "status": ERASED}
+
+
+def today_in_program(now: datetime | None = None) -> date:
+    program = load_program()
+    return (now or clock.now()).astimezone(program.tz).date()

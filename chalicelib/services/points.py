@@ -1,0 +1,145 @@
+"""Points use cases: purchase, return, redemption, activity, adjustment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.domain import rules
+from chalicelib.domain.earning import Line
+from chalicelib.domain.errors import (
+    ActivityLimitReached,
+    InvalidRequest,
+    NotFound,
+    RewardOutOfStock,
+)
+from chalicelib.domain.model import Member
+from chalicelib.program import Program, load_program
+from chalicelib.services.writes import Plan, check_occurred_at, member_write, new_coupon_code
+from chalicelib.store import dynamo, keys, members
+
+
+def _check_currency(program: Program, currency: str) -> None:
+    if currency != program.currency:
+        raise InvalidRequest(f"currency must be {program.currency}",
+                             [{"field": "currency", "message": f"expected {program.currency}"}])
+
+
+def record_purchase(member_id: str, body: dict[str, Any], store_id: str | None = None) -> dict[str, Any]:
+    program = load_program()
+    _check_currency(program, body["currency"])
+    occurred_at = check_occurred_at(program, body.get("occurred_at"), clock.now())
+    purchase = rules.Purchase(
+        order_id=body["order_id"],
+        amount=body["amount"],
+        occurred_at=occurred_at,
+        lines=tuple(Line(line.get("category"), line["amount"]) for line in body.get("lines") or ()),
+        channel=body.get("channel"),
+        store_id=store_id,
+    )
+
+    def decide(member: Member, now: datetime) -> Plan:
+        referrer = None
+        if member.purchase_count == 0 and member.referrer_id:
+            referrer = members.load_member(member.referrer_id)
+        change, referral = rules.record_purchase(program, member, purchase, now, referrer)
+        return Plan([change] if referral is None else [change, referral])
+
+    return member_write(member_id, f"purchase#{purchase.order_id}", body, decide)
+
+
+def _purchase_record(item: dict[str, Any]) -> rules.PurchaseRecord:
+    details = item.get("details") or {}
+    return rules.PurchaseRecord(
+        order_id=item["ref"],
+        amount=Decimal(details["amount"]),
+        points=int(item["points"]),
+        returned_amount=Decimal(item.get("returned_amount", 0)),
+        clawed_points=int(item.get("clawed_points", 0)),
+        lot_month=details["lot_month"],
+        spend_month=details["spend_month"],
+    )
+
+
+def record_return(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    program = load_program()
+    occurred_at = check_occurred_at(program, body.get("occurred_at"), clock.now())
+    order_id, return_id, amount = body["order_id"], body["return_id"], body["amount"]
+
+    def decide(member: Member, now: datetime) -> Plan:
+        item = members.get_entry(member_id, f"purchase#{order_id}")
+        if item is None:
+            raise NotFound(f"order {order_id} is not a purchase of this member",
+                           [{"field": "order_id", "message": "unknown order"}])
+        purchase = _purchase_record(item)
+        change = rules.record_return(program, member, purchase, return_id, amount, occurred_at, now)
+        clawed = -change.entries[0].points
+        # Guarded by the amount we read, so two returns of one order can never both pass.
+        record = dynamo.update(
+            keys.entry_key(member_id, f"purchase#{order_id}"),
+            "SET returned_amount = :after, clawed_points = :clawed",
+            {":after": purchase.returned_amount + amount, ":clawed": purchase.clawed_points + clawed,
+             ":before": purchase.returned_amount, ":zero": Decimal(0)},
+            condition="(attribute_not_exists(returned_amount) AND :before = :zero) OR returned_amount = :before",
+        )
+        return Plan([change], [members.Extra(record)])
+
+    return member_write(member_id, f"return#{return_id}", body, decide)
+
+
+def redeem(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    program = load_program()
+    redemption_id = body["redemption_id"]
+    reward_id = body.get("reward_id")
+
+    def decide(member: Member, now: datetime) -> Plan:
+        if reward_id is None:
+            return Plan([rules.redeem_points(program, member, redemption_id, body["points"], body["reason"], now)])
+        change = rules.redeem_reward(program, member, redemption_id, reward_id, now, new_coupon_code())
+        reward = program.reward(reward_id)
+        extras = []
+        if reward is not None and reward.stock is not None:
+            stock = dynamo.update(
+                keys.reward_stock_key(reward_id),
+                "SET remaining = if_not_exists(remaining, :initial) - :one",
+                {":initial": reward.stock, ":one": 1},
+                condition="(attribute_not_exists(remaining) AND :initial >= :one) OR remaining >= :one",
+            )
+            extras.append(members.Extra(stock, RewardOutOfStock(f"reward {reward_id} is out of stock")))
+        coupon = change.coupons[0]
+        return Plan([change], extras, {"coupon": {"code": coupon.code, "value": coupon.value,
+                                                  "expires_at": coupon.expires_at, "reward_id": reward_id}})
+
+    return member_write(member_id, f"redemption#{redemption_id}", body, decide)
+
+
+def record_activity(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    program = load_program()
+    activity_type = body["type"]
+    rule = program.activities.get(activity_type)
+
+    def decide(member: Member, now: datetime) -> Plan:
+        change = rules.record_activity(program, member, body["activity_id"], activity_type, now)
+        assert rule is not None  # record_activity refused unknown types
+        day = now.astimezone(program.tz).date().isoformat()
+        counter = dynamo.update(
+            keys.activity_counter_key(member_id, day, activity_type),
+            "ADD n :one SET expires_at = :ttl",
+            {":one": 1, ":limit": rule.daily_limit, ":ttl": int(now.timestamp()) + 3 * 86400},
+            condition="attribute_not_exists(n) OR n < :limit",
+        )
+        limit = ActivityLimitReached(f"{activity_type} is limited to {rule.daily_limit} a day")
+        return Plan([change], [members.Extra(counter, limit)])
+
+    return member_write(member_id, f"activity#{body['activity_id']}", body, decide)
+
+
+def adjust(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    program = load_program()
+
+    def decide(member: Member, now: datetime) -> Plan:
+        return Plan([rules.adjust(program, member, body["adjustment_id"], body["points"], body["reason"], now)])
+
+    return member_write(member_id, f"adjustment#{body['adjustment_id']}", body, decide)

@@ -1,0 +1,119 @@
+"""Coupons in the member's wallet, the ledger history, and the rewards catalog."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.config import settings
+from chalicelib.domain.errors import CouponExpired, CouponUsed, InvalidRequest, MemberNotFound, NotFound
+from chalicelib.program import load_program
+from chalicelib.store import codec, dynamo, keys
+
+
+def _require_member(member_id: str) -> None:
+    if dynamo.get(keys.profile_key(member_id)) is None:
+        raise MemberNotFound(f"member {member_id} not found")
+
+
+def list_coupons(member_id: str, status: str | None) -> dict[str, Any]:
+    now = clock.now()
+    items = dynamo.query_all(keys.member_pk(member_id), keys.COUPON_PREFIX)
+    if not items:
+        _require_member(member_id)
+    coupons = [codec.coupon_view(item, now) for item in items]
+    if status:
+        coupons = [c for c in coupons if c["status"] == status]
+    return {"member_id": member_id, "coupons": sorted(coupons, key=lambda c: c["expires_at"])}
+
+
+def use_coupon(member_id: str, code: str, order_id: str) -> dict[str, Any]:
+    """A coupon is used once; using it again for the same order answers the same (idempotent)."""
+    now = clock.now()
+    key = keys.coupon_key(member_id, code)
+    try:
+        dynamo.call(
+            "update_item", TableName=dynamo.table(), Key=dynamo.to_item(key),
+            UpdateExpression="SET coupon_status = :used, used_at = :now, used_order_id = :order",
+            ConditionExpression="coupon_status = :available AND expires_at > :now",
+            ExpressionAttributeValues={k: dynamo.to_value(v) for k, v in {
+                ":used": "used", ":available": "available", ":now": now.isoformat(), ":order": order_id}.items()},
+        )
+    except Exception as exc:
+        if type(exc).__name__ != "ConditionalCheckFailedException":
+            raise
+        return _explain_refusal(member_id, key, order_id, now)
+    item = dynamo.get(key)
+    assert item is not None
+    return {"coupon": codec.coupon_view(item, now)}
+
+
+def _explain_refusal(member_id: str, key: dict[str, str], order_id: str, now: datetime) -> dict[str, Any]:
+    item = dynamo.get(key)
+    if item is None:
+        _require_member(member_id)
+        raise NotFound("no such coupon in this wallet", [{"field": "code", "message": "unknown coupon"}])
+    if item["coupon_status"] == "used":
+        if item.get("used_order_id") == order_id:
+            return {"coupon": codec.coupon_view(item, now)}
+        raise CouponUsed("this coupon was already used")
+    raise CouponExpired("this coupon has expired")
+
+
+def _sign(payload: bytes) -> str:
+    return hmac.new(settings().signing_secret.encode(), payload, hashlib.sha256).hexdigest()[:32]
+
+
+def encode_cursor(member_id: str, last_key: dict[str, Any]) -> str:
+    """Opaque and signed: it names the member, so a cursor of another member is refused too."""
+    payload = json.dumps({"m": member_id, "k": last_key}, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _sign(payload)
+
+
+def decode_cursor(member_id: str, cursor: str) -> dict[str, Any]:
+    bad = InvalidRequest("invalid cursor", [{"field": "cursor", "message": "altered, foreign or malformed"}])
+    try:
+        encoded, signature = cursor.rsplit(".", 1)
+        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        data = json.loads(payload)
+    except (ValueError, TypeError) as exc:
+        raise bad from exc
+    if not hmac.compare_digest(signature, _sign(payload)) or data.get("m") != member_id:
+        raise bad
+    key: dict[str, Any] = data["k"]
+    return key
+
+
+def ledger(member_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    start = decode_cursor(member_id, cursor) if cursor else None
+    items, last = dynamo.query(keys.member_pk(member_id), "", consistent=True, limit=limit,
+                               index=keys.LEDGER_INDEX, forward=False, start=start)
+    if not items and start is None:
+        _require_member(member_id)
+    return {
+        "member_id": member_id,
+        "entries": [codec.entry_view(item) for item in items],
+        "next_cursor": encode_cursor(member_id, last) if last else None,
+    }
+
+
+def rewards() -> dict[str, Any]:
+    program = load_program()
+    stocked = [r for r in program.rewards if r.stock is not None]
+    left: dict[str, int] = {}
+    if stocked:
+        answer = dynamo.call("batch_get_item", RequestItems={dynamo.table(): {
+            "Keys": [dynamo.to_item(keys.reward_stock_key(r.reward_id)) for r in stocked], "ConsistentRead": True}})
+        for raw in answer.get("Responses", {}).get(dynamo.table(), []):
+            item = dynamo.from_item(raw)
+            left[item[keys.PK].split("#", 1)[1]] = int(item["remaining"])
+    return codec.jsonable({"rewards": [
+        {**r.model_dump(exclude={"stock"}),
+         "stock_left": (left.get(r.reward_id, r.stock) if r.stock is not None else None)}
+        for r in program.rewards
+    ]})

@@ -1,0 +1,157 @@
+"""Mapping between domain objects and DynamoDB items (plain Python values; see dynamo.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.domain.lots import Wallet
+from chalicelib.domain.model import Coupon, LedgerEntry, Member, PendingLot
+from chalicelib.store import keys
+
+
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _moment(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def profile_state(member: Member) -> dict[str, Any]:
+    """The profile attributes a member write sets (personal data is written only by enrol/patch)."""
+    return {
+        "member_id": member.member_id,
+        keys.MEMBERS_SHARD: keys.member_shard(member.member_id),
+        "status": member.status,
+        "tier": member.tier,
+        "tier_since": member.tier_since.isoformat() if member.tier_since else None,
+        "tier_floor": member.tier_floor,
+        "review_at": member.review_at.isoformat() if member.review_at else None,
+        "available": member.available,
+        "pending": member.pending_points,
+        "debt": member.wallet.debt,
+        "lifetime_earned": member.lifetime_earned,
+        "purchase_count": member.purchase_count,
+        "spend_by_month": {month: amount for month, amount in member.spend_by_month.items()},
+        "last_activity_at": member.last_activity_at.isoformat() if member.last_activity_at else None,
+        "referrer_id": member.referrer_id,
+        "birthday": member.birthday.isoformat() if member.birthday else None,
+        "enrolled_at": member.enrolled_at.isoformat(),
+    }
+
+
+def member_from_items(items: list[dict[str, Any]]) -> Member | None:
+    """Rebuild a member from the items of one state Query (profile, lots, pending lots)."""
+    profile = next((item for item in items if item[keys.SK] == keys.STATE_PREFIX), None)
+    if profile is None:
+        return None
+    lots = {
+        item[keys.SK][len(keys.LOT_PREFIX):]: int(item["remaining"])
+        for item in items
+        if item[keys.SK].startswith(keys.LOT_PREFIX)
+    }
+    pending = [
+        PendingLot(item["entry_id"], int(item["points"]), date.fromisoformat(item["release_on"]), item["month"])
+        for item in items
+        if item[keys.SK].startswith(keys.PENDING_PREFIX)
+    ]
+    return Member(
+        member_id=profile["member_id"],
+        enrolled_at=datetime.fromisoformat(profile["enrolled_at"]),
+        status=profile["status"],
+        version=int(profile["version"]),
+        tier=profile["tier"],
+        tier_since=_date(profile.get("tier_since")),
+        tier_floor=profile.get("tier_floor") or profile["tier"],
+        review_at=_date(profile.get("review_at")),
+        wallet=Wallet(lots, int(profile.get("debt", 0))),
+        pending=pending,
+        lifetime_earned=int(profile.get("lifetime_earned", 0)),
+        purchase_count=int(profile.get("purchase_count", 0)),
+        spend_by_month={m: Decimal(v) for m, v in (profile.get("spend_by_month") or {}).items()},
+        last_activity_at=_moment(profile.get("last_activity_at")),
+        referrer_id=profile.get("referrer_id"),
+        birthday=_date(profile.get("birthday")),
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types for API answers and stored responses (money stays an exact decimal string)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def entry_item(member_id: str, entry: LedgerEntry, recorded_at: datetime, balances: dict[str, int],
+               fingerprint: str | None, response: dict[str, Any] | None) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **keys.entry_key(member_id, entry.entry_id),
+        keys.LEDGER_SORT: f"{recorded_at.isoformat()}#{entry.entry_id}",
+        "member_id": member_id,
+        "entry_id": entry.entry_id,
+        "kind": entry.kind,
+        "ref": entry.ref,
+        "points": entry.points,
+        "occurred_at": entry.occurred_at.isoformat(),
+        "recorded_at": recorded_at.isoformat(),
+        "details": {k: v for k, v in entry.details.items() if v is not None},
+        "balances_after": balances,
+    }
+    if fingerprint is not None:
+        item["fingerprint"] = fingerprint
+    if response is not None:
+        item["response"] = json.dumps(response, separators=(",", ":"), ensure_ascii=False)
+    return item
+
+
+def entry_view(item: dict[str, Any]) -> dict[str, Any]:
+    """A ledger entry as the API shows it."""
+    return jsonable({
+        "entry_id": item["entry_id"],
+        "kind": item["kind"],
+        "ref": item["ref"],
+        "points": int(item["points"]),
+        "occurred_at": item["occurred_at"],
+        "recorded_at": item["recorded_at"],
+        "details": item.get("details") or {},
+        "balances_after": {k: int(v) for k, v in (item.get("balances_after") or {}).items()},
+    })
+
+
+def coupon_item(member_id: str, coupon: Coupon) -> dict[str, Any]:
+    return {
+        **keys.coupon_key(member_id, coupon.code),
+        "code": coupon.code,
+        "kind": coupon.kind,
+        "value": coupon.value,
+        "issued_at": coupon.issued_at.isoformat(),
+        "expires_at": coupon.expires_at.isoformat(),
+        "reward_id": coupon.reward_id,
+        "coupon_status": "available",
+    }
+
+
+def coupon_view(item: dict[str, Any], now: datetime) -> dict[str, Any]:
+    status = item["coupon_status"]
+    if status == "available" and datetime.fromisoformat(item["expires_at"]) <= now:
+        status = "expired"
+    return jsonable({
+        "code": item["code"],
+        "kind": item["kind"],
+        "value": Decimal(item["value"]),
+        "status": status,
+        "issued_at": item["issued_at"],
+        "expires_at": item["expires_at"],
+        "reward_id": item.get("reward_id"),
+        "used_at": item.get("used_at"),
+        "used_order_id": item.get("used_order_id"),
+    })

@@ -1,0 +1,160 @@
+"""Thin DynamoDB adapter: (de)serialisation, calls, and AWS errors turned into typed exceptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.config import settings
+
+_serializer: Any = None
+_deserializer: Any = None
+
+
+def _codecs() -> tuple[Any, Any]:
+    global _serializer, _deserializer
+    if _serializer is None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+    return _serializer, _deserializer
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    serializer, _ = _codecs()
+    return {k: serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def to_value(value: Any) -> Any:
+    serializer, _ = _codecs()
+    return serializer.serialize(value)
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    _, deserializer = _codecs()
+    return {k: deserializer.deserialize(v) for k, v in item.items()}
+
+
+def db() -> Any:
+    return aws.client("dynamodb")
+
+
+def table() -> str:
+    return settings().table_name
+
+
+class StoreError(Exception):
+    """The table could not be reached or stayed throttled after the SDK's retries."""
+
+
+@dataclass
+class Cancelled(Exception):
+    """A transaction was cancelled; `failed` is the index of the first item whose condition failed."""
+
+    failed: int | None
+    reasons: list[dict[str, Any]]
+
+    @property
+    def conflict(self) -> bool:
+        return any(r.get("Code") == "TransactionConflict" for r in self.reasons)
+
+    def old_item(self, index: int) -> dict[str, Any] | None:
+        item = self.reasons[index].get("Item") if index < len(self.reasons) else None
+        return from_item(item) if item else None
+
+
+_THROTTLES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+def call(operation: str, **kwargs: Any) -> Any:
+    """Call a DynamoDB operation; throttling and transport failures become StoreError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return getattr(db(), operation)(**kwargs)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "TransactionCanceledException":
+            reasons = exc.response.get("CancellationReasons", [])
+            failed = next(
+                (i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"), None
+            )
+            raise Cancelled(failed, reasons) from exc
+        if code in _THROTTLES or code == "TransactionInProgressException":
+            raise StoreError(code) from exc
+        raise
+    except BotoCoreError as exc:
+        raise StoreError(type(exc).__name__) from exc
+
+
+def transact(items: list[dict[str, Any]]) -> None:
+    call("transact_write_items", TransactItems=items)
+
+
+def put(values: dict[str, Any], condition: str | None = None, old_on_fail: bool = False) -> dict[str, Any]:
+    op: dict[str, Any] = {"TableName": table(), "Item": to_item(values)}
+    if condition:
+        op["ConditionExpression"] = condition
+    if old_on_fail:
+        op["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return {"Put": op}
+
+
+def update(key: dict[str, str], expression: str, values: dict[str, Any] | None = None,
+           names: dict[str, str] | None = None, condition: str | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"TableName": table(), "Key": to_item(key), "UpdateExpression": expression}
+    if values:
+        op["ExpressionAttributeValues"] = {k: to_value(v) for k, v in values.items()}
+    if names:
+        op["ExpressionAttributeNames"] = names
+    if condition:
+        op["ConditionExpression"] = condition
+    return {"Update": op}
+
+
+def delete(key: dict[str, str]) -> dict[str, Any]:
+    return {"Delete": {"TableName": table(), "Key": to_item(key)}}
+
+
+def get(key: dict[str, str], consistent: bool = True) -> dict[str, Any] | None:
+    answer = call("get_item", TableName=table(), Key=to_item(key), ConsistentRead=consistent)
+    item = answer.get("Item")
+    return from_item(item) if item else None
+
+
+def query(pk: str, sk_prefix: str, consistent: bool = True, limit: int | None = None,
+          index: str | None = None, forward: bool = True, start: dict[str, Any] | None = None,
+          ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of a Query on the partition `pk`, sort keys starting with `sk_prefix`."""
+    kwargs: dict[str, Any] = {
+        "TableName": table(),
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
+        "ConsistentRead": consistent,
+        "ScanIndexForward": forward,
+    }
+    if index:
+        kwargs["IndexName"] = index
+        kwargs["KeyConditionExpression"] = "pk = :pk"
+        del kwargs["ExpressionAttributeValues"][":prefix"]
+    if limit:
+        kwargs["Limit"] = limit
+    if start:
+        kwargs["ExclusiveStartKey"] = start
+    answer = call("query", **kwargs)
+    return [from_item(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+
+
+def query_all(pk: str, sk_prefix: str, consistent: bool = True) -> list[dict[str, Any]]:
+    items, start = query(pk, sk_prefix, consistent)
+    while start:
+        more, start = query(pk, sk_prefix, consistent, start=start)
+        items.extend(more)
+    return items

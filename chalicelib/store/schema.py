@@ -1,0 +1,51 @@
+"""The table's definition, shared by the local stack, the tests and the CDK stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.store.keys import LEDGER_INDEX, LEDGER_SORT, MEMBERS_INDEX, MEMBERS_SHARD, PK, SK
+
+# Sparse GSIs for due work (scheduled jobs): only members with something due carry the attributes.
+DUE_INDEXES: tuple[str, ...] = ()
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """`CreateTable` arguments (on-demand); infra/ builds the same keys and indexes in CDK."""
+    attributes = [
+        {"AttributeName": PK, "AttributeType": "S"},
+        {"AttributeName": SK, "AttributeType": "S"},
+        {"AttributeName": LEDGER_SORT, "AttributeType": "S"},
+        {"AttributeName": MEMBERS_SHARD, "AttributeType": "S"},
+    ]
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": attributes,
+        "KeySchema": [
+            {"AttributeName": PK, "KeyType": "HASH"},
+            {"AttributeName": SK, "KeyType": "RANGE"},
+        ],
+        "LocalSecondaryIndexes": [
+            {
+                "IndexName": LEDGER_INDEX,
+                "KeySchema": [
+                    {"AttributeName": PK, "KeyType": "HASH"},
+                    {"AttributeName": LEDGER_SORT, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                # Every member profile, spread over a few shards: for whole-program audits
+                # (`loyalty check`) without a Scan.
+                "IndexName": MEMBERS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": MEMBERS_SHARD, "KeyType": "HASH"},
+                    {"AttributeName": SK, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    }
