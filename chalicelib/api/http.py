@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from chalice import Response
@@ -83,9 +84,22 @@ def caller_role(request: Request) -> str:
     return str(context.get("role") or "")
 
 
-def endpoint(role: str | None, status: int = 200) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
-    """Wrap a route: check the caller's role, turn the result into JSON and every error into
-    the documented error body. `role=None` means public."""
+@dataclass(frozen=True)
+class EndpointDoc:
+    """What /openapi.json says of a route, recorded by `endpoint` (one source for code and docs)."""
+
+    role: str | None
+    status: int
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    summary: str
+
+
+def endpoint(role: str | None, status: int = 200, body: type[BaseModel] | None = None,
+             query: type[BaseModel] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+    """Wrap a route: check the caller's role, parse and validate the body (passed as `body=`) and
+    query (`query=`), turn the result into JSON and every error into the documented error body.
+    `role=None` means public."""
 
     def wrap(view: Callable[..., Any]) -> Callable[..., Response]:
         @functools.wraps(view)
@@ -96,6 +110,10 @@ def endpoint(role: str | None, status: int = 200) -> Callable[[Callable[..., Any
             try:
                 if role is not None:
                     _check_role(caller_role(request), role)
+                if body is not None:
+                    kwargs["body"] = parse(body, request)
+                if query is not None:
+                    kwargs["query"] = parse_query(query, request)
                 result = view(*args, **kwargs)
                 if isinstance(result, Response):
                     return result
@@ -110,6 +128,7 @@ def endpoint(role: str | None, status: int = 200) -> Callable[[Callable[..., Any
                 logger.exception("unhandled error")
                 return error_response(500, "internal_error", "unexpected error; it has been logged")
 
+        run.api_doc = EndpointDoc(role, status, body, query, (view.__doc__ or view.__name__).strip())  # type: ignore[attr-defined]
         return run
 
     return wrap

@@ -1,14 +1,15 @@
-"""Routes: parse the body, call one service, answer. No business rules here."""
+"""Routes: the validated body in, one service call, the answer out. No business rules here."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from chalice import AuthResponse, Blueprint
+from chalice import AuthResponse, Blueprint, Response
 from chalice.app import AuthRequest
 
 from chalicelib.api import models
-from chalicelib.api.http import endpoint, parse, parse_query
+from chalicelib.api.http import endpoint
 from chalicelib.program import load_program
 from chalicelib.services import keys, members, points, wallet
 
@@ -27,96 +28,115 @@ def api_key(auth_request: AuthRequest) -> AuthResponse:
     return AuthResponse(routes=["*"], principal_id=key_id, context={"role": role})
 
 
-def _body() -> Any:
-    return blueprint.current_request
-
-
 @blueprint.route("/health", methods=["GET"])
 @endpoint(role=None)
 def health() -> dict[str, Any]:
+    """Liveness."""
     return {"status": "ok"}
+
+
+@blueprint.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    """The OpenAPI 3.1 document of this API (built from the routes and request models)."""
+    from app import app
+    from chalicelib.api.openapi import build
+
+    return Response(body=json.dumps(build(app)), status_code=200, headers={"Content-Type": "application/json"})
 
 
 @blueprint.route("/program", methods=["GET"], authorizer=api_key)
 @endpoint(role=STOREFRONT)
 def program() -> dict[str, Any]:
+    """Tiers, thresholds, benefits, earn rules, expiry rules and rewards."""
     return load_program().model_dump(mode="json")
 
 
 @blueprint.route("/rewards", methods=["GET"], authorizer=api_key)
 @endpoint(role=STOREFRONT)
 def rewards() -> dict[str, Any]:
+    """The rewards catalog with stock left."""
     return wallet.rewards()
 
 
 @blueprint.route("/members", methods=["POST"], authorizer=api_key)
-@endpoint(role=STOREFRONT, status=201)
-def enrol() -> dict[str, Any]:
-    return members.enrol(parse(models.EnrolRequest, _body()).client_fields())
+@endpoint(role=STOREFRONT, status=201, body=models.EnrolRequest)
+def enrol(body: models.EnrolRequest) -> dict[str, Any]:
+    """Enrol a member (welcome bonus, first-purchase coupon); one member per phone and email."""
+    return members.enrol(body.client_fields())
 
 
 @blueprint.route("/members/{member_id}", methods=["GET"], authorizer=api_key)
 @endpoint(role=STOREFRONT)
 def get_member(member_id: str) -> dict[str, Any]:
+    """The member view: status, tier, points, progress, benefits."""
     return members.view(member_id)
 
 
 @blueprint.route("/members/{member_id}", methods=["PATCH"], authorizer=api_key)
-@endpoint(role=STOREFRONT)
-def patch_member(member_id: str) -> dict[str, Any]:
-    return members.update(member_id, parse(models.PatchMemberRequest, _body()).client_fields())
+@endpoint(role=STOREFRONT, body=models.PatchMemberRequest)
+def patch_member(member_id: str, body: models.PatchMemberRequest) -> dict[str, Any]:
+    """Update contact, name and preferences; the birthday can be set once."""
+    return members.update(member_id, body.client_fields())
 
 
 @blueprint.route("/members/{member_id}", methods=["DELETE"], authorizer=api_key)
 @endpoint(role=OPS)
 def erase_member(member_id: str) -> dict[str, Any]:
+    """Erase personal data and keep the anonymised ledger."""
     return members.erase(member_id)
 
 
 @blueprint.route("/members/{member_id}/purchases", methods=["POST"], authorizer=api_key)
-@endpoint(role=STOREFRONT, status=201)
-def purchase(member_id: str) -> dict[str, Any]:
-    return points.record_purchase(member_id, parse(models.PurchaseRequest, _body()).client_fields())
+@endpoint(role=STOREFRONT, status=201, body=models.PurchaseRequest)
+def purchase(member_id: str, body: models.PurchaseRequest) -> dict[str, Any]:
+    """Record a purchase and earn points (idempotent on order_id)."""
+    return points.record_purchase(member_id, body.client_fields())
 
 
 @blueprint.route("/members/{member_id}/returns", methods=["POST"], authorizer=api_key)
-@endpoint(role=STOREFRONT, status=201)
-def purchase_return(member_id: str) -> dict[str, Any]:
-    return points.record_return(member_id, parse(models.ReturnRequest, _body()).client_fields())
+@endpoint(role=STOREFRONT, status=201, body=models.ReturnRequest)
+def purchase_return(member_id: str, body: models.ReturnRequest) -> dict[str, Any]:
+    """Record a return; takes back the points the returned amount earned (idempotent on return_id)."""
+    return points.record_return(member_id, body.client_fields())
 
 
 @blueprint.route("/members/{member_id}/redemptions", methods=["POST"], authorizer=api_key)
-@endpoint(role=STOREFRONT, status=201)
-def redemption(member_id: str) -> dict[str, Any]:
-    return points.redeem(member_id, parse(models.RedemptionRequest, _body()).client_fields())
+@endpoint(role=STOREFRONT, status=201, body=models.RedemptionRequest)
+def redemption(member_id: str, body: models.RedemptionRequest) -> dict[str, Any]:
+    """Redeem a reward or points, oldest points first (idempotent on redemption_id)."""
+    return points.redeem(member_id, body.client_fields())
 
 
 @blueprint.route("/members/{member_id}/activities", methods=["POST"], authorizer=api_key)
-@endpoint(role=STOREFRONT, status=201)
-def activity(member_id: str) -> dict[str, Any]:
-    return points.record_activity(member_id, parse(models.ActivityRequest, _body()).client_fields())
+@endpoint(role=STOREFRONT, status=201, body=models.ActivityRequest)
+def activity(member_id: str, body: models.ActivityRequest) -> dict[str, Any]:
+    """Record an activity (check-in, review, share) within its daily cap."""
+    return points.record_activity(member_id, body.client_fields())
 
 
 @blueprint.route("/members/{member_id}/adjustments", methods=["POST"], authorizer=api_key)
-@endpoint(role=OPS, status=201)
-def adjustment(member_id: str) -> dict[str, Any]:
-    return points.adjust(member_id, parse(models.AdjustmentRequest, _body()).client_fields())
+@endpoint(role=OPS, status=201, body=models.AdjustmentRequest)
+def adjustment(member_id: str, body: models.AdjustmentRequest) -> dict[str, Any]:
+    """Correct a balance by hand, with a reason (ops only)."""
+    return points.adjust(member_id, body.client_fields())
 
 
 @blueprint.route("/members/{member_id}/ledger", methods=["GET"], authorizer=api_key)
-@endpoint(role=STOREFRONT)
-def ledger(member_id: str) -> dict[str, Any]:
-    query = parse_query(models.LedgerQuery, _body())
+@endpoint(role=STOREFRONT, query=models.LedgerQuery)
+def ledger(member_id: str, query: models.LedgerQuery) -> dict[str, Any]:
+    """The points ledger, newest first, paged with an opaque signed cursor."""
     return wallet.ledger(member_id, query.limit, query.cursor)
 
 
 @blueprint.route("/members/{member_id}/coupons", methods=["GET"], authorizer=api_key)
-@endpoint(role=STOREFRONT)
-def coupons(member_id: str) -> dict[str, Any]:
-    return wallet.list_coupons(member_id, parse_query(models.CouponQuery, _body()).status)
+@endpoint(role=STOREFRONT, query=models.CouponQuery)
+def coupons(member_id: str, query: models.CouponQuery) -> dict[str, Any]:
+    """The member's coupon wallet, optionally filtered by status."""
+    return wallet.list_coupons(member_id, query.status)
 
 
 @blueprint.route("/members/{member_id}/coupons/{code}/use", methods=["POST"], authorizer=api_key)
-@endpoint(role=STOREFRONT)
-def use_coupon(member_id: str, code: str) -> dict[str, Any]:
-    return wallet.use_coupon(member_id, code, parse(models.CouponUseRequest, _body()).order_id)
+@endpoint(role=STOREFRONT, body=models.CouponUseRequest)
+def use_coupon(member_id: str, code: str, body: models.CouponUseRequest) -> dict[str, Any]:
+    """Use a coupon for an order; a coupon is used once."""
+    return wallet.use_coupon(member_id, code, body.order_id)

@@ -1,0 +1,116 @@
+"""The OpenAPI 3.1 document, built from the app's routes and the pydantic request models
+(Chalice's own generator emits Swagger 2.0 with empty schemas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice
+from pydantic import BaseModel
+
+from chalicelib.api.http import EndpointDoc
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "array", "items": {"type": "object"}},
+            },
+        }
+    },
+}
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ERRORS = {
+    "400": "invalid_request: the body or query is not valid (field-level details)",
+    "401": "missing or unknown API key",
+    "403": "the key's role may not call this endpoint",
+    "404": "member_not_found or another unknown id",
+    "409": "conflict: the id was used with another body, or a duplicate phone/email",
+    "413": "payload_too_large",
+    "422": "a business rule refused the request (insufficient_points, tier_too_low, ...)",
+    "503": "busy: retry after the Retry-After header",
+}
+
+
+def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        components[name] = definition
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    return [
+        {"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _operation(method: str, entry: Any, components: dict[str, Any]) -> dict[str, Any]:
+    doc: EndpointDoc | None = getattr(entry.view_function, "api_doc", None)
+    if doc is None:
+        return {}
+    operation: dict[str, Any] = {
+        "operationId": entry.view_name,
+        "summary": doc.summary,
+        "parameters": [{"name": arg, "in": "path", "required": True, "schema": {"type": "string"}}
+                       for arg in entry.view_args],
+        "responses": {
+            str(doc.status): {"description": "success",
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+            **{code: {"description": text, "content": {"application/json": {"schema": ERROR_REF}}}
+               for code, text in ERRORS.items() if doc.role is not None or code in ("400", "413", "503")},
+        },
+    }
+    if doc.role is not None:
+        operation["security"] = [{"apiKey": []}]
+        operation["x-role"] = doc.role
+    if doc.query is not None:
+        operation["parameters"] += _query_parameters(doc.query)
+    if doc.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _schema_ref(doc.body, components)}},
+        }
+    return operation
+
+
+def build(app: Chalice) -> dict[str, Any]:
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    paths: dict[str, Any] = {}
+    for path in sorted(app.routes):
+        for method, entry in sorted(app.routes[path].items()):
+            operation = _operation(method, entry, components)
+            if operation:
+                paths.setdefault(path, {})[method.lower()] = operation
+    paths["/openapi.json"] = {"get": {"operationId": "openapi", "summary": "This document.",
+                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Loyalty engine API", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(components.items())),
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
+                                           "description": "A key from `loyalty keys create`"}},
+        },
+    }
+
+
+if __name__ == "__main__":  # regenerate the committed snapshot: python -m chalicelib.api.openapi
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from app import app as chalice_app
+
+    print(json.dumps(build(chalice_app), indent=2, sort_keys=True, ensure_ascii=False))
