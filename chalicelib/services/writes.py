@@ -16,6 +16,7 @@ from typing import Any
 from chalicelib import clock, events
 from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, LoyaltyError, MemberNotFound
 from chalicelib.domain.model import Member, MemberChange
+from chalicelib.observability import logger
 from chalicelib.program import Program
 from chalicelib.store import codec, members
 from chalicelib.store.dynamo import StoreError
@@ -107,5 +108,7 @@ def member_write(member_id: str, entry_id: str, body: dict[str, Any],
         except StoreError as exc:
             raise Busy("the points store is busy, retry shortly") from exc
         events.publish(event for change in plan.changes for event in change.events)
+        logger.info("member write committed", extra={"member_id": member_id, "entry_id": entry_id,
+                                                     "attempts": attempt + 1})
         return answer
     raise Busy("the member is being changed by other requests, retry shortly")
