@@ -21,6 +21,9 @@ class Settings(BaseModel):
     signing_secret: str = Field(default=LOCAL_SECRET, min_length=16)
     program_file: str | None = None
     max_body_bytes: int = 64 * 1024
+    # Seconds an API key's lookup is reused in-process. 0 locally (a revoked key stops at once);
+    # on AWS API Gateway already caches the authorizer's answer for 300 s.
+    auth_cache_seconds: int = Field(default=0, ge=0, le=300)
 
 
 ENV_NAMES = {
@@ -32,6 +35,7 @@ ENV_NAMES = {
     "signing_secret": "SIGNING_SECRET",
     "program_file": "PROGRAM_FILE",
     "max_body_bytes": "MAX_BODY_BYTES",
+    "auth_cache_seconds": "AUTH_CACHE_SECONDS",
 }
 
 

@@ -6,10 +6,12 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import clock
+from chalicelib.config import settings
 from chalicelib.store import dynamo, keys
 
 ROLES = ("storefront", "ops")
@@ -49,8 +51,26 @@ def revoke_key(key_id: str) -> bool:
     return True
 
 
+_recent: dict[str, tuple[float, tuple[str, str] | None]] = {}
+
+
 def role_for(plain: str) -> tuple[str, str] | None:
-    """(key id, role) of a valid, unrevoked key; None for anything else."""
+    """(key id, role) of a valid, unrevoked key; None for anything else. Answers are reused for
+    `auth_cache_seconds` (the same trade-off as API Gateway's authorizer cache)."""
+    ttl = settings().auth_cache_seconds
+    if ttl:
+        cached = _recent.get(plain)
+        if cached and time.monotonic() - cached[0] < ttl:
+            return cached[1]
+    found = _lookup(plain)
+    if ttl:
+        if len(_recent) > 10_000:
+            _recent.clear()
+        _recent[plain] = (time.monotonic(), found)
+    return found
+
+
+def _lookup(plain: str) -> tuple[str, str] | None:
     parts = plain.removeprefix("Bearer ").strip().split("_", 2)
     if len(parts) != 3 or parts[0] != "lk" or not parts[1].isalnum() or len(parts[1]) > 32:
         return None

@@ -58,11 +58,12 @@ def _profile_op(change: MemberChange, new_profile: dict[str, Any]) -> dict[str, 
     if change.before is None:
         item = {**keys.profile_key(member.member_id), **state, **new_profile, "version": 1}
         return dynamo.put(item, condition="attribute_not_exists(pk)")
-    names: dict[str, str] = {}
+    names: dict[str, str] = {"#version": "version"}
     values: dict[str, Any] = {":v": change.before.version, ":next": change.before.version + 1}
     sets, removes = ["#version = :next"], []
-    names["#version"] = "version"
-    for index, (name, value) in enumerate(sorted(state.items())):
+    before = {**codec.profile_state(change.before), **due_attributes(change.before)}
+    changed = {name: value for name, value in state.items() if before.get(name) != value}
+    for index, (name, value) in enumerate(sorted(changed.items())):
         names[f"#a{index}"] = name
         if value is None:
             removes.append(f"#a{index}")

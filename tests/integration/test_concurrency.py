@@ -1,0 +1,75 @@
+"""Concurrency on DynamoDB Local (moto's transactions are not atomic under threads)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+
+from chalicelib.domain.errors import LoyaltyError
+from chalicelib.services import check, members, points, wallet
+
+pytestmark = pytest.mark.ddb_local
+
+
+@pytest.fixture
+def quiet_events(monkeypatch):
+    """Collect domain events instead of sending them (no bus in these tests)."""
+    sent: list = []
+    monkeypatch.setattr("chalicelib.events.publish", lambda events: sent.extend(events) or 0)
+    return sent
+
+
+def _outcome(call) -> str:
+    try:
+        call()
+        return "ok"
+    except LoyaltyError as exc:
+        return exc.code
+
+
+def test_fifty_concurrent_redemptions_never_overspend(ddb_local_table, quiet_events):
+    # Given a member with exactly 100 points (the welcome bonus)
+    members.enrol({"member_id": "c1"})
+    # When 50 clients redeem 30 points each at the same time
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        outcomes = list(pool.map(
+            lambda i: _outcome(lambda: points.redeem("c1", {"redemption_id": f"r{i}", "points": 30, "reason": "t"})),
+            range(50),
+        ))
+    # Then exactly 3 succeed, the others are refused for insufficient points, 10 are left
+    assert outcomes.count("ok") == 3, outcomes
+    assert outcomes.count("insufficient_points") == 47, outcomes
+    assert members.view("c1")["points"]["available"] == 10
+    assert check.check_member("c1") == []
+
+
+def test_same_purchase_posted_three_times_in_parallel_credits_once(ddb_local_table, quiet_events):
+    members.enrol({"member_id": "c2"})
+    body = {"order_id": "o-1", "amount": Decimal("88.00"), "currency": "CNY"}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answers = list(pool.map(lambda _: points.record_purchase("c2", dict(body)), range(3)))
+    assert answers[0] == answers[1] == answers[2]
+    assert members.view("c2")["points"]["available"] == 188
+    entries = wallet.ledger("c2", 100, None)["entries"]
+    assert [e["kind"] for e in entries].count("purchase") == 1
+    assert check.check_member("c2") == []
+
+
+def test_concurrent_purchases_and_redemptions_keep_the_books_balanced(ddb_local_table, quiet_events):
+    members.enrol({"member_id": "c3"})
+
+    def work(i: int) -> str:
+        if i % 2:
+            return _outcome(lambda: points.record_purchase(
+                "c3", {"order_id": f"o{i}", "amount": Decimal("10.00"), "currency": "CNY"}))
+        return _outcome(lambda: points.redeem("c3", {"redemption_id": f"r{i}", "points": 15, "reason": "t"}))
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(work, range(40)))
+    assert set(outcomes) <= {"ok", "insufficient_points"}, outcomes
+    redeemed = sum(1 for i, o in enumerate(outcomes) if i % 2 == 0 and o == "ok")
+    earned = 20 * 10
+    assert members.view("c3")["points"]["available"] == 100 + earned - 15 * redeemed
+    assert check.check_member("c3") == []
