@@ -21,7 +21,7 @@ from chalicelib.program import Program
 from chalicelib.store import codec, members
 from chalicelib.store.dynamo import StoreError
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 20  # lost races on one member; with the backoff below at most ~0.6 s in all
 COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: codes are read out at tills
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -103,7 +103,7 @@ def member_write(member_id: str, entry_id: str, body: dict[str, Any],
         except members.Replay as replay:
             return _replayed(replay.item or members.get_entry(member_id, entry_id) or {}, digest)
         except members.VersionConflict:
-            time.sleep(random.uniform(0.002, 0.01) * (attempt + 1))
+            time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # full jitter
             continue
         except StoreError as exc:
             raise Busy("the points store is busy, retry shortly") from exc

@@ -142,6 +142,7 @@ def query(pk: str, sk_prefix: str, consistent: bool = True, limit: int | None = 
     }
     if index:
         kwargs["IndexName"] = index
+    if index or not sk_prefix:  # the whole partition (of the index)
         kwargs["KeyConditionExpression"] = "pk = :pk"
         del kwargs["ExpressionAttributeValues"][":prefix"]
     if limit:

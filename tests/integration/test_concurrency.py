@@ -68,8 +68,10 @@ def test_concurrent_purchases_and_redemptions_keep_the_books_balanced(ddb_local_
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = list(pool.map(work, range(40)))
-    assert set(outcomes) <= {"ok", "insufficient_points"}, outcomes
+    # A lost race may end as "busy" (the client retries); nothing else, and nothing half-done
+    assert set(outcomes) <= {"ok", "insufficient_points", "busy"}, outcomes
+    assert outcomes.count("busy") <= 2, outcomes
     redeemed = sum(1 for i, o in enumerate(outcomes) if i % 2 == 0 and o == "ok")
-    earned = 20 * 10
+    earned = sum(10 for i, o in enumerate(outcomes) if i % 2 == 1 and o == "ok")
     assert members.view("c3")["points"]["available"] == 100 + earned - 15 * redeemed
     assert check.check_member("c3") == []
