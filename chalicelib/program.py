@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import tzinfo
 from decimal import Decimal
-from functools import cache, cached_property
+from functools import cache
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -104,8 +104,10 @@ class Program(_Strict):
                 raise ValueError(f"rewards: {reward.reward_id} names unknown tier {reward.min_tier!r}")
         return self
 
-    @cached_property
+    @property
     def tz(self) -> tzinfo:
+        # Not cached on the instance: a model_copy(update={"timezone": ...}) must not keep the old zone.
+        # ZoneInfo keeps its own cache, so this stays cheap.
         return ZoneInfo(self.timezone)
 
     def tier(self, code: str) -> Tier:

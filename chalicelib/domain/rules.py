@@ -187,6 +187,8 @@ def record_return(program: Program, member: Member, purchase: PurchaseRecord, re
     change = MemberChange(before=member, after=after)
     today = _today(program, now)
     points = clawback_points(purchase.points, purchase.amount, purchase.returned_amount, amount)
+    if purchase.lot_month < month_key(today):
+        points = 0  # the purchase's points have already expired: taking them again would charge twice
     still_pending = next((p for p in after.pending if p.entry_id == f"purchase#{purchase.order_id}"), None)
     from_pending = min(points, still_pending.points) if still_pending else 0
     if still_pending and from_pending:

@@ -26,8 +26,9 @@ def prune_spend(spend_by_month: dict[str, Decimal], today: date) -> dict[str, De
 
 
 def tier_for_spend(program: Program, spend: Decimal) -> Tier:
+    """The highest tier the spend reaches (the base tier for no or negative spend)."""
     eligible = [tier for tier in program.tiers if tier.threshold <= spend]
-    return eligible[-1]
+    return eligible[-1] if eligible else program.tiers[0]
 
 
 def higher(program: Program, first: str, second: str) -> str:
