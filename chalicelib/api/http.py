@@ -24,6 +24,7 @@ STATUS = {
     errors.Busy: 503,
 }
 JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+MAX_PATH_ID_BYTES = 256  # member ids and coupon codes are <= 64 characters
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -60,7 +61,7 @@ def parse(model: type[ModelT], request: Request) -> ModelT:
         raise HttpError(413, "payload_too_large", f"the body is larger than {settings().max_body_bytes} bytes")
     try:
         data = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise HttpError(400, "invalid_request", "the body is not valid JSON",
                         [{"field": "body", "message": str(exc)}]) from exc
     if not isinstance(data, dict):
@@ -110,6 +111,7 @@ def endpoint(role: str | None, status: int = 200, body: type[BaseModel] | None =
             try:
                 if role is not None:
                     _check_role(caller_role(request), role)
+                _check_path(kwargs)
                 if body is not None:
                     kwargs["body"] = parse(body, request)
                 if query is not None:
@@ -132,6 +134,15 @@ def endpoint(role: str | None, status: int = 200, body: type[BaseModel] | None =
         return run
 
     return wrap
+
+
+def _check_path(params: dict[str, Any]) -> None:
+    """Path ids longer than any id we issue cannot exist; DynamoDB would refuse them as keys
+    (ValidationException, a 500) rather than find nothing."""
+    for name, value in params.items():
+        if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > MAX_PATH_ID_BYTES:
+            code = "member_not_found" if name == "member_id" else "not_found"
+            raise HttpError(404, code, f"no such {name}", [{"field": name, "message": "too long to exist"}])
 
 
 def _check_role(actual: str, needed: str) -> None:

@@ -14,7 +14,8 @@ Phone = Annotated[str, Field(min_length=5, max_length=20, pattern=r"^\+?[0-9][0-
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Reason = Annotated[str, Field(min_length=1, max_length=200)]
-Points = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+PreferenceName = Annotated[str, Field(min_length=1, max_length=40)]  # DynamoDB refuses empty map keys
+Points = Annotated[int, Field(ge=-1_000_000, le=1_000_000, strict=True)]  # strict: `true` is not 1 point
 
 
 class Body(BaseModel):
@@ -50,7 +51,7 @@ class PatchMemberRequest(Body):
     email: Email | None = None
     name: Name | None = None
     birthday: date | None = None
-    preferences: dict[Annotated[str, Field(max_length=40)], bool | Annotated[str, Field(max_length=100)]] | None = (
+    preferences: dict[PreferenceName, bool | Annotated[str, Field(max_length=100)]] | None = (
         Field(default=None, max_length=20)
     )
 
@@ -85,7 +86,7 @@ class ReturnRequest(Body):
 class RedemptionRequest(Body):
     redemption_id: ClientId
     reward_id: ClientId | None = None
-    points: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
+    points: Annotated[int, Field(gt=0, le=1_000_000, strict=True)] | None = None
     reason: Reason | None = None
 
     @model_validator(mode="after")

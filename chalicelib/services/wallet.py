@@ -80,10 +80,13 @@ def decode_cursor(member_id: str, cursor: str) -> dict[str, Any]:
     try:
         encoded, signature = cursor.rsplit(".", 1)
         payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        data = json.loads(payload)
     except (ValueError, TypeError) as exc:
         raise bad from exc
-    if not hmac.compare_digest(signature, _sign(payload)) or data.get("m") != member_id:
+    # Check the signature before parsing anything (compare_digest refuses non-ASCII str).
+    if not signature.isascii() or not hmac.compare_digest(signature, _sign(payload)):
+        raise bad
+    data = json.loads(payload)
+    if data.get("m") != member_id:
         raise bad
     key: dict[str, Any] = data["k"]
     return key
