@@ -30,10 +30,15 @@ ROUNDS = 5
 
 
 def _setup(endpoint: str) -> None:
-    os.environ.update({
-        "AWS_ENDPOINT_URL_DYNAMODB": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "TABLE_NAME": "bench-earn",
-    })
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "TABLE_NAME": "bench-earn",
+        }
+    )
     os.environ.pop("AWS_ENDPOINT_URL", None)
     config.reset()
     aws.reset()
@@ -44,9 +49,16 @@ def _fill(count: int) -> None:
     """Unrelated members' items, written in batches, so the table is not empty."""
     client = aws.client("dynamodb")
     for start in range(0, count, 25):
-        requests = [{"PutRequest": {"Item": dynamo.to_item({
-            **keys.lot_key(f"filler{i // 10}", f"2027-{i % 10 + 1:02d}"), "remaining": 5})}}
-            for i in range(start, min(start + 25, count))]
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": dynamo.to_item(
+                        {**keys.lot_key(f"filler{i // 10}", f"2027-{i % 10 + 1:02d}"), "remaining": 5}
+                    )
+                }
+            }
+            for i in range(start, min(start + 25, count))
+        ]
         pending: dict[str, Any] = {"bench-earn": requests}
         while pending:
             pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
@@ -55,8 +67,9 @@ def _fill(count: int) -> None:
 def _ours(api: Any, run: str, requests: int) -> float:
     started = time.perf_counter()
     for i in range(requests):
-        status, _ = api.post(f"/members/b{i % MEMBERS}/purchases",
-                             {"order_id": f"{run}-{i}", "amount": "25.00", "currency": "CNY"})
+        status, _ = api.post(
+            f"/members/b{i % MEMBERS}/purchases", {"order_id": f"{run}-{i}", "amount": "25.00", "currency": "CNY"}
+        )
         assert status == 201, status
     return requests / (time.perf_counter() - started)
 
@@ -81,11 +94,17 @@ def _prepare_bare(run: str, requests: int) -> list[tuple[dict[str, Any], list[di
         change, _ = rules.record_purchase(program, member, purchase, now)
         plan = Plan([change])
         items, _ = members.transaction_items(
-            members.Commit(plan.changes, fingerprint(body), answer_for(plan, now)), now)
-        query = {"TableName": "bench-earn", "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-                 "ExpressionAttributeValues": {":pk": {"S": keys.member_pk(member.member_id)},
-                                               ":prefix": {"S": keys.STATE_PREFIX}},
-                 "ConsistentRead": True}
+            members.Commit(plan.changes, fingerprint(body), answer_for(plan, now)), now
+        )
+        query = {
+            "TableName": "bench-earn",
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": keys.member_pk(member.member_id)},
+                ":prefix": {"S": keys.STATE_PREFIX},
+            },
+            "ConsistentRead": True,
+        }
         calls.append((query, items))
         change.after.version += 1
         state[i % MEMBERS] = change.after
@@ -140,13 +159,18 @@ def main() -> None:
                     ours_rates.append(_ours(api, f"{label}{round_no}", args.requests // ROUNDS))
                     bare_rates.append(_bare(bare_calls))
                 ours, bare = statistics.median(ours_rates), statistics.median(bare_rates)
-                results[label] = {"ours_per_s": round(ours, 1), "bare_per_s": round(bare, 1),
-                                  "bare_over_ours": round(bare / ours, 2)}
+                results[label] = {
+                    "ours_per_s": round(ours, 1),
+                    "bare_per_s": round(bare, 1),
+                    "bare_over_ours": round(bare / ours, 2),
+                }
         labels = list(results)
         results["flatness_ours"] = round(results[labels[1]]["ours_per_s"] / results[labels[0]]["ours_per_s"], 2)
         print(json.dumps(results, indent=2))
-        print(f"our path at {labels[1]} items runs at {results['flatness_ours']}x its empty-table rate; "
-              f"bare calls are {results[labels[0]]['bare_over_ours']}x faster than our path (target <= 1.3)")
+        print(
+            f"our path at {labels[1]} items runs at {results['flatness_ours']}x its empty-table rate; "
+            f"bare calls are {results[labels[0]]['bare_over_ours']}x faster than our path (target <= 1.3)"
+        )
 
 
 if __name__ == "__main__":

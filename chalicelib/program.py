@@ -141,6 +141,10 @@ def parse_program(text: str, source: str = "program.json") -> Program:
 
 @cache
 def load_program(path: str | None = None) -> Program:
-    """Load and validate the program file once per process (fails fast, naming the bad field)."""
-    file = Path(path) if path else PROGRAM_FILE
+    """Load and validate the program file once per process (fails fast, naming the bad field).
+    The file is the packaged program.json unless the PROGRAM_FILE setting names another."""
+    from chalicelib.config import settings
+
+    chosen = path or settings().program_file
+    file = Path(chosen) if chosen else PROGRAM_FILE
     return parse_program(file.read_text(encoding="utf-8"), source=str(file.name))

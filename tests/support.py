@@ -21,8 +21,15 @@ class Api:
         self.client = client
         self.keys = {"storefront": storefront_key, "ops": ops_key}
 
-    def call(self, method: str, path: str, body: Any = None, role: str | None = "storefront",
-             raw: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        role: str | None = "storefront",
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if role:
             all_headers["Authorization"] = f"Bearer {self.keys[role]}"

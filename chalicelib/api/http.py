@@ -29,16 +29,27 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details = details or []
         self.headers = headers or {}
 
 
-def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or []}}
     all_headers: dict[str, str | list[str]] = {**JSON, **(headers or {})}
     return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=all_headers)
@@ -62,11 +73,16 @@ def parse(model: type[ModelT], request: Request) -> ModelT:
     try:
         data = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
-        raise HttpError(400, "invalid_request", "the body is not valid JSON",
-                        [{"field": "body", "message": str(exc)}]) from exc
+        raise HttpError(
+            400, "invalid_request", "the body is not valid JSON", [{"field": "body", "message": str(exc)}]
+        ) from exc
     if not isinstance(data, dict):
-        raise HttpError(400, "invalid_request", "the body must be a JSON object", [{"field": "body",
-                                                                                   "message": "expected an object"}])
+        raise HttpError(
+            400,
+            "invalid_request",
+            "the body must be a JSON object",
+            [{"field": "body", "message": "expected an object"}],
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -96,8 +112,9 @@ class EndpointDoc:
     summary: str
 
 
-def endpoint(role: str | None, status: int = 200, body: type[BaseModel] | None = None,
-             query: type[BaseModel] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+def endpoint(
+    role: str | None, status: int = 200, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
     """Wrap a route: check the caller's role, parse and validate the body (passed as `body=`) and
     query (`query=`), turn the result into JSON and every error into the documented error body.
     `role=None` means public."""

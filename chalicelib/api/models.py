@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
-Amount = Annotated[Decimal, Field(gt=0, le=Decimal("10000000"), max_digits=12, decimal_places=2)]
+CENT = Decimal("0.01")
+
+
+def _text_only(value: object) -> object:
+    """Dates and amounts come as JSON strings (ISO 8601, "12.50") or, for amounts, numbers;
+    a bare number is not a timestamp."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("expected an ISO 8601 string")
+    return value
+
+
+def _plain_amount(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(r"\d{1,10}(\.\d{1,2})?", value.strip()):
+        raise ValueError("expected a plain decimal like 12.50")
+    if isinstance(value, bool):
+        raise ValueError("expected an amount")
+    return value
+
+
+Amount = Annotated[
+    Decimal,
+    Field(gt=0, le=Decimal("10000000"), max_digits=12, decimal_places=2),
+    BeforeValidator(_plain_amount),
+    AfterValidator(lambda amount: amount.quantize(CENT)),
+]
+Moment = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+Day = Annotated[date, BeforeValidator(_text_only)]
 Phone = Annotated[str, Field(min_length=5, max_length=20, pattern=r"^\+?[0-9][0-9 \-]{3,18}[0-9]$")]
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -37,7 +64,7 @@ class EnrolRequest(Body):
     phone: Phone | None = None
     email: Email | None = None
     name: Name | None = None
-    birthday: date | None = None
+    birthday: Day | None = None
     referrer_id: ClientId | None = None
 
     @model_validator(mode="after")
@@ -50,9 +77,9 @@ class PatchMemberRequest(Body):
     phone: Phone | None = None
     email: Email | None = None
     name: Name | None = None
-    birthday: date | None = None
-    preferences: dict[PreferenceName, bool | Annotated[str, Field(max_length=100)]] | None = (
-        Field(default=None, max_length=20)
+    birthday: Day | None = None
+    preferences: dict[PreferenceName, bool | Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None, max_length=20
     )
 
     @model_validator(mode="after")
@@ -71,7 +98,7 @@ class PurchaseRequest(Body):
     order_id: ClientId
     amount: Amount
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Moment | None = None
     channel: Annotated[str, Field(max_length=32)] | None = None
     lines: list[PurchaseLine] | None = Field(default=None, max_length=500)
 
@@ -80,7 +107,7 @@ class ReturnRequest(Body):
     return_id: ClientId
     order_id: ClientId
     amount: Amount
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Moment | None = None
 
 
 class RedemptionRequest(Body):

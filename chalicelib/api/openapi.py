@@ -61,13 +61,19 @@ def _operation(method: str, entry: Any, components: dict[str, Any]) -> dict[str,
     operation: dict[str, Any] = {
         "operationId": entry.view_name,
         "summary": doc.summary,
-        "parameters": [{"name": arg, "in": "path", "required": True, "schema": {"type": "string"}}
-                       for arg in entry.view_args],
+        "parameters": [
+            {"name": arg, "in": "path", "required": True, "schema": {"type": "string"}} for arg in entry.view_args
+        ],
         "responses": {
-            str(doc.status): {"description": "success",
-                              "content": {"application/json": {"schema": {"type": "object"}}}},
-            **{code: {"description": text, "content": {"application/json": {"schema": ERROR_REF}}}
-               for code, text in ERRORS.items() if doc.role is not None or code in ("400", "413", "503")},
+            str(doc.status): {
+                "description": "success",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            **{
+                code: {"description": text, "content": {"application/json": {"schema": ERROR_REF}}}
+                for code, text in ERRORS.items()
+                if doc.role is not None or code in ("400", "413", "503")
+            },
         },
     }
     if doc.role is not None:
@@ -91,16 +97,22 @@ def build(app: Chalice) -> dict[str, Any]:
             operation = _operation(method, entry, components)
             if operation:
                 paths.setdefault(path, {})[method.lower()] = operation
-    paths["/openapi.json"] = {"get": {"operationId": "openapi", "summary": "This document.",
-                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}}
+    paths["/openapi.json"] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document.",
+            "responses": {"200": {"description": "OpenAPI 3.1"}},
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Loyalty engine API", "version": "1"},
         "paths": paths,
         "components": {
             "schemas": dict(sorted(components.items())),
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
-                                           "description": "A key from `loyalty keys create`"}},
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "A key from `loyalty keys create`"}
+            },
         },
     }
 

@@ -41,8 +41,9 @@ def _writable(member: Member) -> Member:
     return member.clone()
 
 
-def _credit_bonus(program: Program, change: MemberChange, kind: str, ref: str, points: int,
-                  now: datetime, **details: object) -> None:
+def _credit_bonus(
+    program: Program, change: MemberChange, kind: str, ref: str, points: int, now: datetime, **details: object
+) -> None:
     """Credit a bonus into the lot of the current month, with its ledger entry and event."""
     if points <= 0:
         return
@@ -53,21 +54,42 @@ def _credit_bonus(program: Program, change: MemberChange, kind: str, ref: str, p
     change.emit("points.earned", points=points, reason=kind, ref=ref)
 
 
-def issue_coupon(program: Program, change: MemberChange, code: str, kind: str, rule: CouponRule,
-                 now: datetime, reward_id: str | None = None) -> Coupon:
+def issue_coupon(
+    program: Program,
+    change: MemberChange,
+    code: str,
+    kind: str,
+    rule: CouponRule,
+    now: datetime,
+    reward_id: str | None = None,
+) -> Coupon:
     coupon = Coupon(code, kind, rule.value, now, now + timedelta(days=rule.valid_days), reward_id)
     change.coupons.append(coupon)
-    change.emit("coupon.issued", coupon_code=code, kind=kind, value=rule.value,
-                expires_at=coupon.expires_at.isoformat())
+    change.emit(
+        "coupon.issued", coupon_code=code, kind=kind, value=rule.value, expires_at=coupon.expires_at.isoformat()
+    )
     return coupon
 
 
-def enrol(program: Program, member_id: str, now: datetime, coupon_code: str,
-          birthday: date | None = None, referrer_id: str | None = None) -> MemberChange:
+def enrol(
+    program: Program,
+    member_id: str,
+    now: datetime,
+    coupon_code: str,
+    birthday: date | None = None,
+    referrer_id: str | None = None,
+) -> MemberChange:
     today = _today(program, now)
-    member = Member(member_id=member_id, enrolled_at=now, tier=program.tiers[0].code,
-                    tier_since=today, tier_floor=program.tiers[0].code, birthday=birthday,
-                    referrer_id=referrer_id, last_activity_at=now)
+    member = Member(
+        member_id=member_id,
+        enrolled_at=now,
+        tier=program.tiers[0].code,
+        tier_since=today,
+        tier_floor=program.tiers[0].code,
+        birthday=birthday,
+        referrer_id=referrer_id,
+        last_activity_at=now,
+    )
     change = MemberChange(before=None, after=member)
     change.emit("member.enrolled", tier=member.tier, referred=referrer_id is not None)
     # The enrolment entry is always written (even with no welcome bonus): it is the idempotency record.
@@ -94,12 +116,15 @@ class Purchase:
 def _check_lines(purchase: Purchase) -> None:
     total = sum((line.amount for line in purchase.lines), Decimal(0))
     if total > purchase.amount:
-        raise InvalidRequest("the lines add up to more than the purchase amount",
-                             [{"field": "lines", "message": f"lines total {total} > amount {purchase.amount}"}])
+        raise InvalidRequest(
+            "the lines add up to more than the purchase amount",
+            [{"field": "lines", "message": f"lines total {total} > amount {purchase.amount}"}],
+        )
 
 
-def record_purchase(program: Program, member: Member, purchase: Purchase, now: datetime,
-                    referrer: Member | None = None) -> tuple[MemberChange, MemberChange | None]:
+def record_purchase(
+    program: Program, member: Member, purchase: Purchase, now: datetime, referrer: Member | None = None
+) -> tuple[MemberChange, MemberChange | None]:
     """Earn points for a purchase; upgrade at once; reactivate a dormant member; pay a referral."""
     _check_lines(purchase)
     after = _writable(member)
@@ -114,11 +139,22 @@ def record_purchase(program: Program, member: Member, purchase: Purchase, now: d
         lapsed, points = points, 0
     release_on = bought_on + timedelta(days=program.pending_days)
     pending = program.pending_days > 0 and release_on > today and points > 0
-    entry = LedgerEntry("purchase", purchase.order_id, points, purchase.occurred_at, {
-        "amount": purchase.amount, "lot_month": lot_month, "spend_month": month_key(bought_on),
-        "channel": purchase.channel, "store_id": purchase.store_id, "pending": pending,
-        "lapsed_points": lapsed, "tier": member.tier,
-    })
+    entry = LedgerEntry(
+        "purchase",
+        purchase.order_id,
+        points,
+        purchase.occurred_at,
+        {
+            "amount": purchase.amount,
+            "lot_month": lot_month,
+            "spend_month": month_key(bought_on),
+            "channel": purchase.channel,
+            "store_id": purchase.store_id,
+            "pending": pending,
+            "lapsed_points": lapsed,
+            "tier": member.tier,
+        },
+    )
     if pending:
         after.pending.append(PendingLot(entry.entry_id, points, release_on, lot_month))
     elif points:
@@ -131,8 +167,15 @@ def record_purchase(program: Program, member: Member, purchase: Purchase, now: d
     if after.last_activity_at is None or purchase.occurred_at > after.last_activity_at:
         after.last_activity_at = purchase.occurred_at
     change.entries.append(entry)
-    change.emit("points.earned", points=points, reason="purchase", order_id=purchase.order_id,
-                amount=purchase.amount, pending=pending, store_id=purchase.store_id)
+    change.emit(
+        "points.earned",
+        points=points,
+        reason="purchase",
+        order_id=purchase.order_id,
+        amount=purchase.amount,
+        pending=pending,
+        store_id=purchase.store_id,
+    )
 
     if member.status == DORMANT:
         after.status = "active"
@@ -152,14 +195,14 @@ def _upgrade_if_earned(program: Program, change: MemberChange, today: date) -> N
         member.review_at = tiers.review_date(program, candidate, today)
 
 
-def _referral(program: Program, member: Member, referrer: Member | None,
-              now: datetime) -> MemberChange | None:
+def _referral(program: Program, member: Member, referrer: Member | None, now: datetime) -> MemberChange | None:
     """200 points to the referrer on the referred member's first purchase (once, by entry id)."""
     if member.purchase_count or referrer is None or referrer.status == ERASED:
         return None
     change = MemberChange(before=referrer, after=referrer.clone())
-    _credit_bonus(program, change, "referral", member.member_id, program.referral_points, now,
-                  referred_member_id=member.member_id)
+    _credit_bonus(
+        program, change, "referral", member.member_id, program.referral_points, now, referred_member_id=member.member_id
+    )
     return change
 
 
@@ -176,13 +219,22 @@ class PurchaseRecord:
     spend_month: str
 
 
-def record_return(program: Program, member: Member, purchase: PurchaseRecord, return_id: str,
-                  amount: Decimal, occurred_at: datetime, now: datetime) -> MemberChange:
+def record_return(
+    program: Program,
+    member: Member,
+    purchase: PurchaseRecord,
+    return_id: str,
+    amount: Decimal,
+    occurred_at: datetime,
+    now: datetime,
+) -> MemberChange:
     """Take back the points the returned amount earned (pro rata); re-check the tier."""
     left = purchase.amount - purchase.returned_amount
     if amount > left:
-        raise ReturnExceedsPurchase(f"return of {amount} exceeds the {left} left of order {purchase.order_id}",
-                                    [{"field": "amount", "message": f"at most {left} can be returned"}])
+        raise ReturnExceedsPurchase(
+            f"return of {amount} exceeds the {left} left of order {purchase.order_id}",
+            [{"field": "amount", "message": f"at most {left} can be returned"}],
+        )
     after = _writable(member)
     change = MemberChange(before=member, after=after)
     today = _today(program, now)
@@ -200,11 +252,19 @@ def record_return(program: Program, member: Member, purchase: PurchaseRecord, re
     month = purchase.spend_month
     after.spend_by_month[month] = after.spend_by_month.get(month, Decimal(0)) - amount
     after.spend_by_month = tiers.prune_spend(after.spend_by_month, today)
-    change.entries.append(LedgerEntry("return", return_id, -points, occurred_at, {
-        "order_id": purchase.order_id, "amount": amount,
-    }))
-    change.emit("points.returned", points=points, order_id=purchase.order_id, return_id=return_id,
-                amount=amount)
+    change.entries.append(
+        LedgerEntry(
+            "return",
+            return_id,
+            -points,
+            occurred_at,
+            {
+                "order_id": purchase.order_id,
+                "amount": amount,
+            },
+        )
+    )
+    change.emit("points.returned", points=points, order_id=purchase.order_id, return_id=return_id, amount=amount)
     _downgrade_after_return(program, change, today)
     return change
 
@@ -214,8 +274,9 @@ def _downgrade_after_return(program: Program, change: MemberChange, today: date)
     spend = tiers.rolling_spend(member.spend_by_month, today)
     candidate = tiers.higher(program, member.tier_floor, tiers.tier_for_spend(program, spend).code)
     if program.tier_rank(candidate) < program.tier_rank(member.tier):
-        change.emit("tier.downgraded", from_tier=member.tier, to_tier=candidate, reason="return",
-                    qualifying_spend=spend)
+        change.emit(
+            "tier.downgraded", from_tier=member.tier, to_tier=candidate, reason="return", qualifying_spend=spend
+        )
         member.tier, member.tier_since = candidate, today
         member.review_at = tiers.review_date(program, candidate, today)
 
@@ -230,8 +291,9 @@ def _spend(change: MemberChange, points: int) -> None:
         ) from exc
 
 
-def redeem_reward(program: Program, member: Member, redemption_id: str, reward_id: str,
-                  now: datetime, coupon_code: str) -> MemberChange:
+def redeem_reward(
+    program: Program, member: Member, redemption_id: str, reward_id: str, now: datetime, coupon_code: str
+) -> MemberChange:
     reward = program.reward(reward_id)
     if reward is None:
         raise NotFound(f"reward {reward_id!r} is not in the catalog")
@@ -241,15 +303,18 @@ def redeem_reward(program: Program, member: Member, redemption_id: str, reward_i
     _spend(change, reward.points_cost)
     rule = CouponRule(value=reward.coupon_value, valid_days=reward.coupon_valid_days)
     coupon = issue_coupon(program, change, coupon_code, "reward", rule, now, reward_id)
-    change.entries.append(LedgerEntry("redemption", redemption_id, -reward.points_cost, now,
-                                      {"reward_id": reward_id, "coupon_code": coupon.code}))
-    change.emit("points.redeemed", points=reward.points_cost, redemption_id=redemption_id,
-                reward_id=reward_id)
+    change.entries.append(
+        LedgerEntry(
+            "redemption", redemption_id, -reward.points_cost, now, {"reward_id": reward_id, "coupon_code": coupon.code}
+        )
+    )
+    change.emit("points.redeemed", points=reward.points_cost, redemption_id=redemption_id, reward_id=reward_id)
     return change
 
 
-def redeem_points(program: Program, member: Member, redemption_id: str, points: int, reason: str,
-                  now: datetime) -> MemberChange:
+def redeem_points(
+    program: Program, member: Member, redemption_id: str, points: int, reason: str, now: datetime
+) -> MemberChange:
     change = MemberChange(before=member, after=_writable(member))
     _spend(change, points)
     change.entries.append(LedgerEntry("redemption", redemption_id, -points, now, {"reason": reason}))
@@ -257,20 +322,24 @@ def redeem_points(program: Program, member: Member, redemption_id: str, points: 
     return change
 
 
-def record_activity(program: Program, member: Member, activity_id: str, activity_type: str,
-                    now: datetime) -> MemberChange:
+def record_activity(
+    program: Program, member: Member, activity_id: str, activity_type: str, now: datetime
+) -> MemberChange:
     rule = program.activities.get(activity_type)
     if rule is None:
-        raise InvalidRequest(f"unknown activity type {activity_type!r}",
-                             [{"field": "type", "message": f"one of {sorted(program.activities)}"}])
+        raise InvalidRequest(
+            f"unknown activity type {activity_type!r}",
+            [{"field": "type", "message": f"one of {sorted(program.activities)}"}],
+        )
     change = MemberChange(before=member, after=_writable(member))
     change.after.last_activity_at = now
     _credit_bonus(program, change, "activity", activity_id, rule.points, now, type=activity_type)
     return change
 
 
-def adjust(program: Program, member: Member, adjustment_id: str, points: int, reason: str,
-           now: datetime) -> MemberChange:
+def adjust(
+    program: Program, member: Member, adjustment_id: str, points: int, reason: str, now: datetime
+) -> MemberChange:
     """An ops correction: credits go to the current month's lot; debits never go below zero."""
     change = MemberChange(before=member, after=_writable(member))
     if points > 0:
@@ -285,6 +354,8 @@ def adjust(program: Program, member: Member, adjustment_id: str, points: int, re
 
 def expiring(program: Program, member: Member) -> list[dict[str, object]]:
     """The member's lots as (expiry date, points), soonest first: what the member view shows."""
-    return [{"date": last_day_of_month(month), "points": points}
-            for month, points in sorted(member.wallet.lots.items()) if points > 0]
-
+    return [
+        {"date": last_day_of_month(month), "points": points}
+        for month, points in sorted(member.wallet.lots.items())
+        if points > 0
+    ]

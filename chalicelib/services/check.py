@@ -14,8 +14,11 @@ def member_ids() -> Iterator[str]:
         start = None
         while True:
             answer = dynamo.call(
-                "query", TableName=dynamo.table(), IndexName=keys.MEMBERS_INDEX,
-                KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": keys.MEMBERS_SHARD},
+                "query",
+                TableName=dynamo.table(),
+                IndexName=keys.MEMBERS_INDEX,
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": keys.MEMBERS_SHARD},
                 ExpressionAttributeValues={":s": {"S": f"SHARD#{shard:02d}"}},
                 **({"ExclusiveStartKey": start} if start else {}),
             )

@@ -28,9 +28,12 @@ def create_key(role: str, name: str | None = None) -> tuple[dict[str, Any], str]
     key_id = secrets.token_hex(6)
     plain = f"lk_{key_id}_{secrets.token_urlsafe(32)}"
     record = {"key_id": key_id, "name": name or key_id, "role": role, "created_at": clock.now().isoformat()}
-    dynamo.call("put_item", TableName=dynamo.table(),
-                Item=dynamo.to_item({**keys.api_key_key(key_id), **record, "hash": _digest(plain)}),
-                ConditionExpression="attribute_not_exists(pk)")
+    dynamo.call(
+        "put_item",
+        TableName=dynamo.table(),
+        Item=dynamo.to_item({**keys.api_key_key(key_id), **record, "hash": _digest(plain)}),
+        ConditionExpression="attribute_not_exists(pk)",
+    )
     return record, plain
 
 
@@ -45,9 +48,13 @@ def list_keys() -> list[dict[str, Any]]:
 def revoke_key(key_id: str) -> bool:
     if dynamo.get(keys.api_key_key(key_id)) is None:
         return False
-    dynamo.call("update_item", TableName=dynamo.table(), Key=dynamo.to_item(keys.api_key_key(key_id)),
-                UpdateExpression="SET revoked_at = :now",
-                ExpressionAttributeValues={":now": {"S": clock.now().isoformat()}})
+    dynamo.call(
+        "update_item",
+        TableName=dynamo.table(),
+        Key=dynamo.to_item(keys.api_key_key(key_id)),
+        UpdateExpression="SET revoked_at = :now",
+        ExpressionAttributeValues={":now": {"S": clock.now().isoformat()}},
+    )
     return True
 
 
@@ -90,9 +97,13 @@ def _touch(item: dict[str, Any]) -> None:
         return
     # Bookkeeping only: never refuse a valid key because "last used" could not be written.
     with contextlib.suppress(Exception):
-        dynamo.call("update_item", TableName=dynamo.table(), Key=dynamo.to_item(keys.api_key_key(item["key_id"])),
-                    UpdateExpression="SET last_used_at = :now",
-                    ExpressionAttributeValues={":now": {"S": now.isoformat()}})
+        dynamo.call(
+            "update_item",
+            TableName=dynamo.table(),
+            Key=dynamo.to_item(keys.api_key_key(item["key_id"])),
+            UpdateExpression="SET last_used_at = :now",
+            ExpressionAttributeValues={":now": {"S": now.isoformat()}},
+        )
 
 
 def _parse(value: str) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from chalicelib import clock, events
@@ -15,6 +16,7 @@ from chalicelib.services.writes import Plan, _replayed, answer_for, fingerprint,
 from chalicelib.store import codec, contacts, dynamo, keys, members
 from chalicelib.store.dynamo import StoreError
 
+CENT = Decimal("0.01")
 CONTACT_KINDS = ("phone", "email")
 PERSONAL_FIELDS = ("phone", "email", "name", "preferences")
 
@@ -38,9 +40,14 @@ def enrol(body: dict[str, Any]) -> dict[str, Any]:
             digest = contacts.contact_hash(kind, body[kind])
             new_profile[f"{kind}_hash"] = digest
             extras.append(members.Extra(contacts.claim_op(digest, member_id), _contact_conflict(kind)))
-    plan = Plan([change], extras, {"member_id": member_id,
-                                   "coupons": [codec.coupon_view(codec.coupon_item(member_id, c), now)
-                                               for c in change.coupons]})
+    plan = Plan(
+        [change],
+        extras,
+        {
+            "member_id": member_id,
+            "coupons": [codec.coupon_view(codec.coupon_item(member_id, c), now) for c in change.coupons],
+        },
+    )
     answer = answer_for(plan, now)
     digest = fingerprint(body)
     try:
@@ -66,20 +73,28 @@ def _load(member_id: str) -> tuple[Member, dict[str, Any]]:
 
 def member_view(program: Program, member: Member, profile: dict[str, Any], today: date) -> dict[str, Any]:
     tier = program.tier(member.tier)
-    spend = tiers.rolling_spend(member.spend_by_month, today)
-    return codec.jsonable({
-        "member_id": member.member_id,
-        "status": member.status,
-        "enrolled_at": member.enrolled_at,
-        "tier": {"code": tier.code, "name": tier.name, "since": member.tier_since, "review_at": member.review_at},
-        "points": {
-            **member.balances(),
-            "expiring": rules.expiring(program, member),
-        },
-        "progress": tiers.progress(program, member.tier, spend).as_dict(),
-        "benefits": tier.benefits,
-        "profile": {name: profile.get(name) for name in (*PERSONAL_FIELDS, "birthday")},
-    })
+    progress = tiers.progress(program, member.tier, tiers.rolling_spend(member.spend_by_month, today))
+    return codec.jsonable(
+        {
+            "member_id": member.member_id,
+            "status": member.status,
+            "enrolled_at": member.enrolled_at,
+            "tier": {"code": tier.code, "name": tier.name, "since": member.tier_since, "review_at": member.review_at},
+            "points": {
+                **member.balances(),
+                "expiring": rules.expiring(program, member),
+            },
+            "progress": {
+                "qualifying_spend": progress.qualifying_spend.quantize(CENT),
+                "next_tier": progress.next_tier,
+                "spend_to_next_tier": progress.spend_to_next_tier.quantize(CENT),
+                "percent": progress.percent,
+                "spend_to_keep_tier": progress.spend_to_keep_tier.quantize(CENT),
+            },
+            "benefits": tier.benefits,
+            "profile": {name: profile.get(name) for name in (*PERSONAL_FIELDS, "birthday")},
+        }
+    )
 
 
 def view(member_id: str) -> dict[str, Any]:
@@ -88,8 +103,11 @@ def view(member_id: str) -> dict[str, Any]:
     return member_view(program, member, profile, clock.now().astimezone(program.tz).date())
 
 
-def _contact_swaps(member_id: str, profile: dict[str, Any], body: dict[str, Any],
-                   ) -> tuple[list[members.Extra], dict[str, Any]]:
+def _contact_swaps(
+    member_id: str,
+    profile: dict[str, Any],
+    body: dict[str, Any],
+) -> tuple[list[members.Extra], dict[str, Any]]:
     extras: list[members.Extra] = []
     sets: dict[str, Any] = {}
     for kind in CONTACT_KINDS:
@@ -136,8 +154,9 @@ def update(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
         raise MemberNotFound(f"member {member_id} not found")
     birthday = body.get("birthday")
     if birthday is not None and member.birthday is not None and birthday != member.birthday:
-        raise Conflict("the birthday is already set and cannot be changed",
-                       [{"field": "birthday", "message": "set once"}])
+        raise Conflict(
+            "the birthday is already set and cannot be changed", [{"field": "birthday", "message": "set once"}]
+        )
     extras, sets = _contact_swaps(member_id, profile, body)
     for name in PERSONAL_FIELDS:
         if name in body:
@@ -159,8 +178,11 @@ def erase(member_id: str) -> dict[str, Any]:
     member, profile = _load(member_id)
     if member.status == ERASED:
         return {"member_id": member_id, "status": ERASED}
-    extras = [members.Extra(contacts.release_op(profile[f"{kind}_hash"]))
-              for kind in CONTACT_KINDS if profile.get(f"{kind}_hash")]
+    extras = [
+        members.Extra(contacts.release_op(profile[f"{kind}_hash"]))
+        for kind in CONTACT_KINDS
+        if profile.get(f"{kind}_hash")
+    ]
     sets: dict[str, Any] = {name: None for name in (*PERSONAL_FIELDS, "birthday", "phone_hash", "email_hash")}
     sets["status"] = ERASED
     sets["erased_at"] = clock.now().isoformat()

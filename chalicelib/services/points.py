@@ -23,8 +23,9 @@ from chalicelib.store import dynamo, keys, members
 
 def _check_currency(program: Program, currency: str) -> None:
     if currency != program.currency:
-        raise InvalidRequest(f"currency must be {program.currency}",
-                             [{"field": "currency", "message": f"expected {program.currency}"}])
+        raise InvalidRequest(
+            f"currency must be {program.currency}", [{"field": "currency", "message": f"expected {program.currency}"}]
+        )
 
 
 def record_purchase(member_id: str, body: dict[str, Any], store_id: str | None = None) -> dict[str, Any]:
@@ -71,8 +72,10 @@ def record_return(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
     def decide(member: Member, now: datetime) -> Plan:
         item = members.get_entry(member_id, f"purchase#{order_id}")
         if item is None:
-            raise NotFound(f"order {order_id} is not a purchase of this member",
-                           [{"field": "order_id", "message": "unknown order"}])
+            raise NotFound(
+                f"order {order_id} is not a purchase of this member",
+                [{"field": "order_id", "message": "unknown order"}],
+            )
         purchase = _purchase_record(item)
         change = rules.record_return(program, member, purchase, return_id, amount, occurred_at, now)
         clawed = -change.entries[0].points
@@ -80,8 +83,12 @@ def record_return(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
         record = dynamo.update(
             keys.entry_key(member_id, f"purchase#{order_id}"),
             "SET returned_amount = :after, clawed_points = :clawed",
-            {":after": purchase.returned_amount + amount, ":clawed": purchase.clawed_points + clawed,
-             ":before": purchase.returned_amount, ":zero": Decimal(0)},
+            {
+                ":after": purchase.returned_amount + amount,
+                ":clawed": purchase.clawed_points + clawed,
+                ":before": purchase.returned_amount,
+                ":zero": Decimal(0),
+            },
             condition="(attribute_not_exists(returned_amount) AND :before = :zero) OR returned_amount = :before",
         )
         return Plan([change], [members.Extra(record)])
@@ -109,8 +116,18 @@ def redeem(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
             )
             extras.append(members.Extra(stock, RewardOutOfStock(f"reward {reward_id} is out of stock")))
         coupon = change.coupons[0]
-        return Plan([change], extras, {"coupon": {"code": coupon.code, "value": coupon.value,
-                                                  "expires_at": coupon.expires_at, "reward_id": reward_id}})
+        return Plan(
+            [change],
+            extras,
+            {
+                "coupon": {
+                    "code": coupon.code,
+                    "value": coupon.value,
+                    "expires_at": coupon.expires_at,
+                    "reward_id": reward_id,
+                }
+            },
+        )
 
     return member_write(member_id, f"redemption#{redemption_id}", body, decide)
 

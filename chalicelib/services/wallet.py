@@ -38,11 +38,20 @@ def use_coupon(member_id: str, code: str, order_id: str) -> dict[str, Any]:
     key = keys.coupon_key(member_id, code)
     try:
         dynamo.call(
-            "update_item", TableName=dynamo.table(), Key=dynamo.to_item(key),
+            "update_item",
+            TableName=dynamo.table(),
+            Key=dynamo.to_item(key),
             UpdateExpression="SET coupon_status = :used, used_at = :now, used_order_id = :order",
             ConditionExpression="coupon_status = :available AND expires_at > :now",
-            ExpressionAttributeValues={k: dynamo.to_value(v) for k, v in {
-                ":used": "used", ":available": "available", ":now": now.isoformat(), ":order": order_id}.items()},
+            ExpressionAttributeValues={
+                k: dynamo.to_value(v)
+                for k, v in {
+                    ":used": "used",
+                    ":available": "available",
+                    ":now": now.isoformat(),
+                    ":order": order_id,
+                }.items()
+            },
         )
     except Exception as exc:
         if type(exc).__name__ != "ConditionalCheckFailedException":
@@ -94,8 +103,9 @@ def decode_cursor(member_id: str, cursor: str) -> dict[str, Any]:
 
 def ledger(member_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
     start = decode_cursor(member_id, cursor) if cursor else None
-    items, last = dynamo.query(keys.member_pk(member_id), "", consistent=True, limit=limit,
-                               index=keys.LEDGER_INDEX, forward=False, start=start)
+    items, last = dynamo.query(
+        keys.member_pk(member_id), "", consistent=True, limit=limit, index=keys.LEDGER_INDEX, forward=False, start=start
+    )
     if not items and start is None:
         _require_member(member_id)
     return {
@@ -110,13 +120,26 @@ def rewards() -> dict[str, Any]:
     stocked = [r for r in program.rewards if r.stock is not None]
     left: dict[str, int] = {}
     if stocked:
-        answer = dynamo.call("batch_get_item", RequestItems={dynamo.table(): {
-            "Keys": [dynamo.to_item(keys.reward_stock_key(r.reward_id)) for r in stocked], "ConsistentRead": True}})
+        answer = dynamo.call(
+            "batch_get_item",
+            RequestItems={
+                dynamo.table(): {
+                    "Keys": [dynamo.to_item(keys.reward_stock_key(r.reward_id)) for r in stocked],
+                    "ConsistentRead": True,
+                }
+            },
+        )
         for raw in answer.get("Responses", {}).get(dynamo.table(), []):
             item = dynamo.from_item(raw)
             left[item[keys.PK].split("#", 1)[1]] = int(item["remaining"])
-    return codec.jsonable({"rewards": [
-        {**r.model_dump(exclude={"stock"}),
-         "stock_left": (left.get(r.reward_id, r.stock) if r.stock is not None else None)}
-        for r in program.rewards
-    ]})
+    return codec.jsonable(
+        {
+            "rewards": [
+                {
+                    **r.model_dump(exclude={"stock"}),
+                    "stock_left": (left.get(r.reward_id, r.stock) if r.stock is not None else None),
+                }
+                for r in program.rewards
+            ]
+        }
+    )

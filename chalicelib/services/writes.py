@@ -41,15 +41,18 @@ def check_occurred_at(program: Program, occurred_at: datetime | None, now: datet
     if occurred_at is None:
         return now
     if occurred_at.tzinfo is None:
-        raise InvalidRequest("occurred_at needs a time zone offset",
-                             [{"field": "occurred_at", "message": "ISO 8601 with offset"}])
+        raise InvalidRequest(
+            "occurred_at needs a time zone offset", [{"field": "occurred_at", "message": "ISO 8601 with offset"}]
+        )
     if occurred_at > now + FUTURE_TOLERANCE:
-        raise InvalidRequest("occurred_at is in the future",
-                             [{"field": "occurred_at", "message": "more than 5 minutes in the future"}])
+        raise InvalidRequest(
+            "occurred_at is in the future", [{"field": "occurred_at", "message": "more than 5 minutes in the future"}]
+        )
     if occurred_at < now - timedelta(days=program.max_backdate_days):
-        raise InvalidRequest("occurred_at is too old",
-                             [{"field": "occurred_at",
-                               "message": f"older than {program.max_backdate_days} days"}])
+        raise InvalidRequest(
+            "occurred_at is too old",
+            [{"field": "occurred_at", "message": f"older than {program.max_backdate_days} days"}],
+        )
     return occurred_at
 
 
@@ -69,19 +72,26 @@ def answer_for(plan: Plan, now: datetime) -> dict[str, Any]:
         codec.entry_view(codec.entry_item(first.after.member_id, entry, now, first.after.balances(), None, None))
         for entry in first.entries
     ]
-    return {"entry": views[0], "related_entries": views[1:], "balances": first.after.balances(),
-            **codec.jsonable(plan.extra_answer)}
+    return {
+        "entry": views[0],
+        "related_entries": views[1:],
+        "balances": first.after.balances(),
+        **codec.jsonable(plan.extra_answer),
+    }
 
 
 def _replayed(item: dict[str, Any], digest: str) -> dict[str, Any]:
     if item.get("fingerprint") != digest:
-        raise Conflict("this id was already used with a different request",
-                       [{"field": "id", "message": f"{item.get('entry_id')} exists with another body"}])
+        raise Conflict(
+            "this id was already used with a different request",
+            [{"field": "id", "message": f"{item.get('entry_id')} exists with another body"}],
+        )
     return members.stored_response(item)
 
 
-def member_write(member_id: str, entry_id: str, body: dict[str, Any],
-                 decide: Callable[[Member, datetime], Plan]) -> dict[str, Any]:
+def member_write(
+    member_id: str, entry_id: str, body: dict[str, Any], decide: Callable[[Member, datetime], Plan]
+) -> dict[str, Any]:
     """Run one idempotent member write (the pattern every points-changing use case shares)."""
     digest = fingerprint(body)
     for attempt in range(MAX_ATTEMPTS):
@@ -108,7 +118,8 @@ def member_write(member_id: str, entry_id: str, body: dict[str, Any],
         except StoreError as exc:
             raise Busy("the points store is busy, retry shortly") from exc
         events.publish(event for change in plan.changes for event in change.events)
-        logger.info("member write committed", extra={"member_id": member_id, "entry_id": entry_id,
-                                                     "attempts": attempt + 1})
+        logger.info(
+            "member write committed", extra={"member_id": member_id, "entry_id": entry_id, "attempts": attempt + 1}
+        )
         return answer
     raise Busy("the member is being changed by other requests, retry shortly")

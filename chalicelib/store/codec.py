@@ -49,7 +49,7 @@ def member_from_items(items: list[dict[str, Any]]) -> Member | None:
     if profile is None:
         return None
     lots = {
-        item[keys.SK][len(keys.LOT_PREFIX):]: int(item["remaining"])
+        item[keys.SK][len(keys.LOT_PREFIX) :]: int(item["remaining"])
         for item in items
         if item[keys.SK].startswith(keys.LOT_PREFIX)
     }
@@ -85,14 +85,20 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items() if v is not None}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
 
 
-def entry_item(member_id: str, entry: LedgerEntry, recorded_at: datetime, balances: dict[str, int],
-               fingerprint: str | None, response: dict[str, Any] | None) -> dict[str, Any]:
+def entry_item(
+    member_id: str,
+    entry: LedgerEntry,
+    recorded_at: datetime,
+    balances: dict[str, int],
+    fingerprint: str | None,
+    response: dict[str, Any] | None,
+) -> dict[str, Any]:
     item: dict[str, Any] = {
         **keys.entry_key(member_id, entry.entry_id),
         keys.LEDGER_SORT: f"{recorded_at.isoformat()}#{entry.entry_id}",
@@ -103,7 +109,8 @@ def entry_item(member_id: str, entry: LedgerEntry, recorded_at: datetime, balanc
         "points": entry.points,
         "occurred_at": entry.occurred_at.isoformat(),
         "recorded_at": recorded_at.isoformat(),
-        "details": {k: v for k, v in entry.details.items() if v is not None},
+        # Money as exact strings: DynamoDB would normalise the number 100.00 to 100.
+        "details": {k: str(v) if isinstance(v, Decimal) else v for k, v in entry.details.items() if v is not None},
         "balances_after": balances,
     }
     if fingerprint is not None:
@@ -115,16 +122,18 @@ def entry_item(member_id: str, entry: LedgerEntry, recorded_at: datetime, balanc
 
 def entry_view(item: dict[str, Any]) -> dict[str, Any]:
     """A ledger entry as the API shows it."""
-    return jsonable({
-        "entry_id": item["entry_id"],
-        "kind": item["kind"],
-        "ref": item["ref"],
-        "points": int(item["points"]),
-        "occurred_at": item["occurred_at"],
-        "recorded_at": item["recorded_at"],
-        "details": item.get("details") or {},
-        "balances_after": {k: int(v) for k, v in (item.get("balances_after") or {}).items()},
-    })
+    return jsonable(
+        {
+            "entry_id": item["entry_id"],
+            "kind": item["kind"],
+            "ref": item["ref"],
+            "points": int(item["points"]),
+            "occurred_at": item["occurred_at"],
+            "recorded_at": item["recorded_at"],
+            "details": {k: int(v) if isinstance(v, Decimal) else v for k, v in (item.get("details") or {}).items()},
+            "balances_after": {k: int(v) for k, v in (item.get("balances_after") or {}).items()},
+        }
+    )
 
 
 def coupon_item(member_id: str, coupon: Coupon) -> dict[str, Any]:
@@ -144,14 +153,16 @@ def coupon_view(item: dict[str, Any], now: datetime) -> dict[str, Any]:
     status = item["coupon_status"]
     if status == "available" and datetime.fromisoformat(item["expires_at"]) <= now:
         status = "expired"
-    return jsonable({
-        "code": item["code"],
-        "kind": item["kind"],
-        "value": Decimal(item["value"]),
-        "status": status,
-        "issued_at": item["issued_at"],
-        "expires_at": item["expires_at"],
-        "reward_id": item.get("reward_id"),
-        "used_at": item.get("used_at"),
-        "used_order_id": item.get("used_order_id"),
-    })
+    return jsonable(
+        {
+            "code": item["code"],
+            "kind": item["kind"],
+            "value": Decimal(item["value"]),
+            "status": status,
+            "issued_at": item["issued_at"],
+            "expires_at": item["expires_at"],
+            "reward_id": item.get("reward_id"),
+            "used_at": item.get("used_at"),
+            "used_order_id": item.get("used_order_id"),
+        }
+    )

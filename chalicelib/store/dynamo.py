@@ -83,9 +83,7 @@ def call(operation: str, **kwargs: Any) -> Any:
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "TransactionCanceledException":
             reasons = exc.response.get("CancellationReasons", [])
-            failed = next(
-                (i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"), None
-            )
+            failed = next((i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"), None)
             raise Cancelled(failed, reasons) from exc
         if code in _THROTTLES or code == "TransactionInProgressException":
             raise StoreError(code) from exc
@@ -107,8 +105,13 @@ def put(values: dict[str, Any], condition: str | None = None, old_on_fail: bool 
     return {"Put": op}
 
 
-def update(key: dict[str, str], expression: str, values: dict[str, Any] | None = None,
-           names: dict[str, str] | None = None, condition: str | None = None) -> dict[str, Any]:
+def update(
+    key: dict[str, str],
+    expression: str,
+    values: dict[str, Any] | None = None,
+    names: dict[str, str] | None = None,
+    condition: str | None = None,
+) -> dict[str, Any]:
     op: dict[str, Any] = {"TableName": table(), "Key": to_item(key), "UpdateExpression": expression}
     if values:
         op["ExpressionAttributeValues"] = {k: to_value(v) for k, v in values.items()}
@@ -129,9 +132,15 @@ def get(key: dict[str, str], consistent: bool = True) -> dict[str, Any] | None:
     return from_item(item) if item else None
 
 
-def query(pk: str, sk_prefix: str, consistent: bool = True, limit: int | None = None,
-          index: str | None = None, forward: bool = True, start: dict[str, Any] | None = None,
-          ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def query(
+    pk: str,
+    sk_prefix: str,
+    consistent: bool = True,
+    limit: int | None = None,
+    index: str | None = None,
+    forward: bool = True,
+    start: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """One page of a Query on the partition `pk`, sort keys starting with `sk_prefix`."""
     kwargs: dict[str, Any] = {
         "TableName": table(),

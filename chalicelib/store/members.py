@@ -81,8 +81,12 @@ def _lot_ops(change: MemberChange) -> list[dict[str, Any]]:
     ops = []
     for month in sorted(set(before) | set(after)):
         if month in after and after[month] != before.get(month):
-            values = {**keys.lot_key(member_id, month), "member_id": member_id, "month": month,
-                      "remaining": after[month]}
+            values = {
+                **keys.lot_key(member_id, month),
+                "member_id": member_id,
+                "month": month,
+                "remaining": after[month],
+            }
             ops.append(dynamo.put(values))
         elif month not in after:
             ops.append(dynamo.delete(keys.lot_key(member_id, month)))
@@ -97,8 +101,14 @@ def _pending_ops(change: MemberChange) -> list[dict[str, Any]]:
     for entry_id in sorted(set(before) | set(after)):
         lot = after.get(entry_id)
         if lot is not None and lot != before.get(entry_id):
-            values = {**keys.pending_key(member_id, entry_id), "member_id": member_id, "entry_id": entry_id,
-                      "points": lot.points, "release_on": lot.release_on.isoformat(), "month": lot.month}
+            values = {
+                **keys.pending_key(member_id, entry_id),
+                "member_id": member_id,
+                "entry_id": entry_id,
+                "points": lot.points,
+                "release_on": lot.release_on.isoformat(),
+                "month": lot.month,
+            }
             ops.append(dynamo.put(values))
         elif lot is None:
             ops.append(dynamo.delete(keys.pending_key(member_id, entry_id)))
@@ -114,9 +124,14 @@ def transaction_items(commit: Commit, now: datetime) -> tuple[list[dict[str, Any
         balances = change.after.balances()
         for entry_index, entry in enumerate(change.entries):
             primary = change_index == 0 and entry_index == 0
-            item = codec.entry_item(member_id, entry, now, balances,
-                                    commit.fingerprint if primary else None,
-                                    commit.response if primary else None)
+            item = codec.entry_item(
+                member_id,
+                entry,
+                now,
+                balances,
+                commit.fingerprint if primary else None,
+                commit.response if primary else None,
+            )
             items.append(dynamo.put(item, condition="attribute_not_exists(pk)", old_on_fail=primary))
             roles.append("primary" if primary else "entry")
         items.append(_profile_op(change, commit.new_profile if change_index == 0 else {}))

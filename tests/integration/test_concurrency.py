@@ -34,10 +34,14 @@ def test_fifty_concurrent_redemptions_never_overspend(ddb_local_table, quiet_eve
     members.enrol({"member_id": "c1"})
     # When 50 clients redeem 30 points each at the same time
     with ThreadPoolExecutor(max_workers=50) as pool:
-        outcomes = list(pool.map(
-            lambda i: _outcome(lambda: points.redeem("c1", {"redemption_id": f"r{i}", "points": 30, "reason": "t"})),
-            range(50),
-        ))
+        outcomes = list(
+            pool.map(
+                lambda i: _outcome(
+                    lambda: points.redeem("c1", {"redemption_id": f"r{i}", "points": 30, "reason": "t"})
+                ),
+                range(50),
+            )
+        )
     # Then exactly 3 succeed, the others are refused for insufficient points, 10 are left
     assert outcomes.count("ok") == 3, outcomes
     assert outcomes.count("insufficient_points") == 47, outcomes
@@ -62,8 +66,11 @@ def test_concurrent_purchases_and_redemptions_keep_the_books_balanced(ddb_local_
 
     def work(i: int) -> str:
         if i % 2:
-            return _outcome(lambda: points.record_purchase(
-                "c3", {"order_id": f"o{i}", "amount": Decimal("10.00"), "currency": "CNY"}))
+            return _outcome(
+                lambda: points.record_purchase(
+                    "c3", {"order_id": f"o{i}", "amount": Decimal("10.00"), "currency": "CNY"}
+                )
+            )
         return _outcome(lambda: points.redeem("c3", {"redemption_id": f"r{i}", "points": 15, "reason": "t"}))
 
     with ThreadPoolExecutor(max_workers=20) as pool:
