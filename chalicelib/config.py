@@ -19,6 +19,7 @@ class Settings(BaseModel):
     ingest_queue_name: str = "loyalty-ingest"
     # Signs ledger cursors and keys the hashes of phones/emails; from a secret in AWS stages.
     signing_secret: str = Field(default=LOCAL_SECRET, min_length=16)
+    signing_secret_arn: str | None = None  # on AWS: the Secrets Manager secret holding signing_secret
     program_file: str | None = None
     max_body_bytes: int = 64 * 1024
     # Seconds an API key's lookup is reused in-process. 0 locally (a revoked key stops at once);
@@ -33,16 +34,30 @@ ENV_NAMES = {
     "event_bus_name": "EVENT_BUS_NAME",
     "ingest_queue_name": "INGEST_QUEUE_NAME",
     "signing_secret": "SIGNING_SECRET",
+    "signing_secret_arn": "SIGNING_SECRET_ARN",
     "program_file": "PROGRAM_FILE",
     "max_body_bytes": "MAX_BODY_BYTES",
     "auth_cache_seconds": "AUTH_CACHE_SECONDS",
 }
 
 
+class ConfigurationError(RuntimeError):
+    """The deployed function would run with an unsafe or missing setting."""
+
+
 @cache
 def settings() -> Settings:
     values = {field: os.environ[env] for field, env in ENV_NAMES.items() if os.environ.get(env)}
-    return Settings.model_validate(values)
+    if "signing_secret" not in values and values.get("signing_secret_arn"):
+        from chalicelib import aws
+
+        # One call per process, on first use (never at import: `cdk synth` imports app.py).
+        answer = aws.client("secretsmanager").get_secret_value(SecretId=values["signing_secret_arn"])
+        values["signing_secret"] = answer["SecretString"]
+    loaded = Settings.model_validate(values)
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and loaded.signing_secret == LOCAL_SECRET:
+        raise ConfigurationError("SIGNING_SECRET or SIGNING_SECRET_ARN must be set in a deployed function")
+    return loaded
 
 
 def reset() -> None:

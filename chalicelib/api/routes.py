@@ -18,7 +18,7 @@ STOREFRONT, OPS = "storefront", "ops"
 
 
 @blueprint.authorizer()
-def api_key(auth_request: AuthRequest) -> AuthResponse:
+def bearer_key(auth_request: AuthRequest) -> AuthResponse:
     """Identify the caller's key. Unknown keys pass with no role, so the route answers 401 in our
     JSON error format (API Gateway's own 401 body is not); roles are checked per route."""
     found = keys.role_for(auth_request.token or "")
@@ -44,98 +44,98 @@ def openapi() -> Response:
     return Response(body=json.dumps(build(app)), status_code=200, headers={"Content-Type": "application/json"})
 
 
-@blueprint.route("/program", methods=["GET"], authorizer=api_key)
+@blueprint.route("/program", methods=["GET"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT)
 def program() -> dict[str, Any]:
     """Tiers, thresholds, benefits, earn rules, expiry rules and rewards."""
     return load_program().model_dump(mode="json")
 
 
-@blueprint.route("/rewards", methods=["GET"], authorizer=api_key)
+@blueprint.route("/rewards", methods=["GET"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT)
 def rewards() -> dict[str, Any]:
     """The rewards catalog with stock left."""
     return wallet.rewards()
 
 
-@blueprint.route("/members", methods=["POST"], authorizer=api_key)
+@blueprint.route("/members", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, status=201, body=models.EnrolRequest)
 def enrol(body: models.EnrolRequest) -> dict[str, Any]:
     """Enrol a member (welcome bonus, first-purchase coupon); one member per phone and email."""
     return members.enrol(body.client_fields())
 
 
-@blueprint.route("/members/{member_id}", methods=["GET"], authorizer=api_key)
+@blueprint.route("/members/{member_id}", methods=["GET"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT)
 def get_member(member_id: str) -> dict[str, Any]:
     """The member view: status, tier, points, progress, benefits."""
     return members.view(member_id)
 
 
-@blueprint.route("/members/{member_id}", methods=["PATCH"], authorizer=api_key)
+@blueprint.route("/members/{member_id}", methods=["PATCH"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, body=models.PatchMemberRequest)
 def patch_member(member_id: str, body: models.PatchMemberRequest) -> dict[str, Any]:
     """Update contact, name and preferences; the birthday can be set once."""
     return members.update(member_id, body.client_fields())
 
 
-@blueprint.route("/members/{member_id}", methods=["DELETE"], authorizer=api_key)
+@blueprint.route("/members/{member_id}", methods=["DELETE"], authorizer=bearer_key)
 @endpoint(role=OPS)
 def erase_member(member_id: str) -> dict[str, Any]:
     """Erase personal data and keep the anonymised ledger."""
     return members.erase(member_id)
 
 
-@blueprint.route("/members/{member_id}/purchases", methods=["POST"], authorizer=api_key)
+@blueprint.route("/members/{member_id}/purchases", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, status=201, body=models.PurchaseRequest)
 def purchase(member_id: str, body: models.PurchaseRequest) -> dict[str, Any]:
     """Record a purchase and earn points (idempotent on order_id)."""
     return points.record_purchase(member_id, body.client_fields())
 
 
-@blueprint.route("/members/{member_id}/returns", methods=["POST"], authorizer=api_key)
+@blueprint.route("/members/{member_id}/returns", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, status=201, body=models.ReturnRequest)
 def purchase_return(member_id: str, body: models.ReturnRequest) -> dict[str, Any]:
     """Record a return; takes back the points the returned amount earned (idempotent on return_id)."""
     return points.record_return(member_id, body.client_fields())
 
 
-@blueprint.route("/members/{member_id}/redemptions", methods=["POST"], authorizer=api_key)
+@blueprint.route("/members/{member_id}/redemptions", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, status=201, body=models.RedemptionRequest)
 def redemption(member_id: str, body: models.RedemptionRequest) -> dict[str, Any]:
     """Redeem a reward or points, oldest points first (idempotent on redemption_id)."""
     return points.redeem(member_id, body.client_fields())
 
 
-@blueprint.route("/members/{member_id}/activities", methods=["POST"], authorizer=api_key)
+@blueprint.route("/members/{member_id}/activities", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, status=201, body=models.ActivityRequest)
 def activity(member_id: str, body: models.ActivityRequest) -> dict[str, Any]:
     """Record an activity (check-in, review, share) within its daily cap."""
     return points.record_activity(member_id, body.client_fields())
 
 
-@blueprint.route("/members/{member_id}/adjustments", methods=["POST"], authorizer=api_key)
+@blueprint.route("/members/{member_id}/adjustments", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=OPS, status=201, body=models.AdjustmentRequest)
 def adjustment(member_id: str, body: models.AdjustmentRequest) -> dict[str, Any]:
     """Correct a balance by hand, with a reason (ops only)."""
     return points.adjust(member_id, body.client_fields())
 
 
-@blueprint.route("/members/{member_id}/ledger", methods=["GET"], authorizer=api_key)
+@blueprint.route("/members/{member_id}/ledger", methods=["GET"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, query=models.LedgerQuery)
 def ledger(member_id: str, query: models.LedgerQuery) -> dict[str, Any]:
     """The points ledger, newest first, paged with an opaque signed cursor."""
     return wallet.ledger(member_id, query.limit, query.cursor)
 
 
-@blueprint.route("/members/{member_id}/coupons", methods=["GET"], authorizer=api_key)
+@blueprint.route("/members/{member_id}/coupons", methods=["GET"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, query=models.CouponQuery)
 def coupons(member_id: str, query: models.CouponQuery) -> dict[str, Any]:
     """The member's coupon wallet, optionally filtered by status."""
     return wallet.list_coupons(member_id, query.status)
 
 
-@blueprint.route("/members/{member_id}/coupons/{code}/use", methods=["POST"], authorizer=api_key)
+@blueprint.route("/members/{member_id}/coupons/{code}/use", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, body=models.CouponUseRequest)
 def use_coupon(member_id: str, code: str, body: models.CouponUseRequest) -> dict[str, Any]:
     """Use a coupon for an order; a coupon is used once."""

@@ -1,0 +1,274 @@
+"""`loyalty`: the local stack (`loyalty dev`) and the operator commands that talk to it.
+
+The commands other than `dev` find a running `loyalty dev` by AWS_ENDPOINT_URL /
+AWS_ENDPOINT_URL_DYNAMODB, or by the default ports. Heavy modules are imported inside the
+commands so that `loyalty --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from chalice import Chalice
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LOCALHOST = "127.0.0.1"
+DEFAULT_API_PORT = 8000
+DEFAULT_EMULATOR_PORT = 5000
+DEFAULT_DYNAMODB_PORT = 8001
+SCHEDULER_INTERVAL_SECONDS = 60.0
+
+
+@click.group()
+def cli() -> None:
+    """Loyalty engine: local stack and operator commands."""
+
+
+def main() -> None:
+    cli()
+
+
+@cli.command()
+@click.option("--port", default=DEFAULT_API_PORT, show_default=True, help="API port (0: any free port).")
+@click.option("--emulator-port", default=DEFAULT_EMULATOR_PORT, show_default=True, help="moto (S3, SQS, EventBridge).")
+@click.option("--dynamodb-port", default=DEFAULT_DYNAMODB_PORT, show_default=True, help="DynamoDB Local.")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the table in DIR across restarts (default: in memory).",
+)
+@click.option("--host", default=LOCALHOST, show_default=True, help="Interface the API listens on.")
+def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, host: str) -> None:
+    """Run the whole stack here: DynamoDB Local, moto, the resources, the API, ingestion and jobs."""
+    from chalicelib.local.ddb_local import DynamoDBLocal, DynamoDBLocalError
+    from chalicelib.local.emulators import MotoServer, MotoServerError
+    from chalicelib.local.pump import SqsPump, sqs_handler
+    from chalicelib.local.scheduler import Scheduler, scheduled_jobs
+    from chalicelib.local.server import chalice_config, create_server
+    from chalicelib.local.stack import create_resources, use_endpoints
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # "found credentials/endpoint" for every client
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
+    with contextlib.ExitStack() as running:
+        # The emulators stay on loopback whatever --host says: they are for this machine's tools.
+        started = time.monotonic()
+        try:
+            dynamodb = running.enter_context(DynamoDBLocal(port=dynamodb_port or None, data_dir=data))
+            moto = running.enter_context(MotoServer(LOCALHOST, emulator_port))
+        except (DynamoDBLocalError, MotoServerError) as error:
+            raise click.ClickException(f"{error} (is another `loyalty dev` running?)") from error
+        logging.getLogger(__name__).info("emulators answered after %.1f s", time.monotonic() - started)
+        use_endpoints(moto.endpoint, dynamodb.endpoint)
+        resources = create_resources()
+
+        app = _load_app()
+        ingest = sqs_handler(app, resources.queue_name)
+        if ingest is not None:
+            pump = SqsPump(resources.queue_url, ingest[1], function_name=ingest[0]).start()
+            running.callback(pump.stop)
+        scheduled = scheduled_jobs(app)
+        scheduler = Scheduler(scheduled, interval_seconds=SCHEDULER_INTERVAL_SECONDS).start()
+        running.callback(scheduler.stop)
+
+        try:
+            server = create_server(app, chalice_config(app, PROJECT_ROOT), host, port)
+        except OSError as error:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from error
+        running.callback(server.server.server_close)
+        thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
+        thread.start()
+        running.callback(server.shutdown)  # runs before server_close (callbacks unwind in reverse)
+
+        api_port = server.server.server_address[1]
+        click.echo(f"API: http://{host}:{api_port}")
+        click.echo(f"AWS_ENDPOINT_URL={moto.endpoint}")
+        click.echo(f"AWS_ENDPOINT_URL_DYNAMODB={dynamodb.endpoint}")
+        click.echo(f"table: {resources.table_name} ({data if data else 'in memory'})")
+        click.echo(f"bucket: {resources.bucket_name} (sales files go to s3://{resources.bucket_name}/incoming/...)")
+        click.echo(f"queue: {resources.queue_name} (dead letters: {resources.dead_letter_queue_name})")
+        click.echo(f"event bus: {resources.event_bus_name}")
+        click.echo(f"ingestion: {ingest[0] if ingest else 'no @app.on_sqs_message handler: messages stay queued'}")
+        click.echo(f"jobs: {', '.join(scheduled) or 'none'} (every {SCHEDULER_INTERVAL_SECONDS:g} s)")
+        click.echo("ready")
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+        # A second SIGTERM (`timeout` signals the child and then its group) must not cut the
+        # shutdown short; a second Ctrl-C still does.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        click.echo("stopping", err=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _load_app() -> Chalice:
+    """The project's `app.app`, imported from the project root as Chalice does."""
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    app: Chalice = importlib.import_module("app").app
+    return app
+
+
+def _use_running_stack() -> None:
+    """Point this process at the running `loyalty dev`, or stop with a clear message."""
+    from chalicelib.local.ddb_local import answers
+    from chalicelib.local.stack import use_endpoints
+
+    aws_endpoint = os.environ.get("AWS_ENDPOINT_URL") or f"http://{LOCALHOST}:{DEFAULT_EMULATOR_PORT}"
+    dynamodb_endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or f"http://{LOCALHOST}:{DEFAULT_DYNAMODB_PORT}"
+    if not answers(dynamodb_endpoint):
+        raise click.ClickException(
+            f"no DynamoDB at {dynamodb_endpoint}: start `loyalty dev` first (or set AWS_ENDPOINT_URL_DYNAMODB)"
+        )
+    use_endpoints(aws_endpoint, dynamodb_endpoint)
+
+
+@cli.group()
+def keys() -> None:
+    """API keys: create (shown once), list, revoke."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(["storefront", "ops"]), required=True)
+@click.option("--name", default=None, help="A label for people, e.g. the storefront's name.")
+def keys_create(role: str, name: str | None) -> None:
+    """Create a key and print it: this is the only time it is shown."""
+    _use_running_stack()
+    from chalicelib.services.keys import create_key
+
+    record, plain = create_key(role, name)
+    click.echo(f"key_id: {record['key_id']}")
+    click.echo(f"name: {record.get('name')}")
+    click.echo(f"role: {record['role']}")
+    click.echo(f"key: {plain}")
+    click.echo("Store the key now: only its hash is kept, it cannot be shown again.", err=True)
+
+
+KEY_COLUMNS = ("key_id", "name", "role", "created_at", "last_used_at", "revoked_at")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys (never the keys themselves)."""
+    _use_running_stack()
+    from chalicelib.services.keys import list_keys
+
+    rows = [[_cell(record.get(column)) for column in KEY_COLUMNS] for record in list_keys()]
+    widths = [max(len(text) for text in column) for column in zip(KEY_COLUMNS, *rows, strict=False)]
+    for row in [list(KEY_COLUMNS), *rows]:
+        click.echo("  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _cell(value: object) -> str:
+    return "-" if value in (None, "") else str(value)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key: locally it stops working at once."""
+    _use_running_stack()
+    from chalicelib.services.keys import revoke_key
+
+    if not revoke_key(key_id):
+        raise click.ClickException(f"no key {key_id}")
+    click.echo(f"revoked {key_id}")
+
+
+@cli.command()
+def check() -> None:
+    """Verify every member's books (balance = lots = ledger); exit 1 when a problem is found."""
+    _use_running_stack()
+    from chalicelib.services.check import check_all
+
+    problems = check_all()
+    for problem in problems:
+        click.echo(json.dumps(problem, sort_keys=True, default=str))
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) found")
+    click.echo("ok: no problems found")
+
+
+@cli.group()
+def jobs() -> None:
+    """Scheduled jobs: run one now."""
+
+
+@jobs.command("run")
+@click.argument("name")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Run as if today were this date (program time zone). Default: today.",
+)
+def jobs_run(name: str, as_of: datetime | None) -> None:
+    """Run job NAME (expiry, tier-review, dormant, birthday, pending) and print its result."""
+    _use_running_stack()
+    from chalicelib.observability import logger
+    from chalicelib.services.jobs import JOBS
+
+    logger.setLevel(logging.WARNING)  # the printed result is the run's summary; warnings still show
+    if name not in JOBS:
+        raise click.ClickException(f"unknown job {name!r}: one of {', '.join(JOBS)}")
+    with contextlib.redirect_stdout(sys.stderr):  # the job's EMF metric record is not the answer
+        result = JOBS[name](as_of.date() if as_of else None)
+    click.echo(json.dumps(result.as_dict(), sort_keys=True, default=str))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--store", "store_id", required=True, help="Store id: the file goes to incoming/<store>/.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for the report.")
+@click.option(
+    "--bucket",
+    default=None,
+    help="A deployed stack's bucket (AWS credentials from the environment). Default: the running `loyalty dev`.",
+)
+def ingest(file: Path, store_id: str, timeout: float, bucket: str | None) -> None:
+    """Upload a sales file (.csv or .csv.gz), wait for its report and print it; exit 1 if it failed."""
+    if bucket:
+        os.environ["BUCKET_NAME"] = bucket
+    else:
+        _use_running_stack()
+    from chalicelib.config import reset
+    from chalicelib.domain.errors import InvalidRequest
+    from chalicelib.services.ingest import submit_file, wait_for_report
+
+    reset()
+    try:
+        key, upload_id = submit_file(file, store_id)
+    except InvalidRequest as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"uploaded {key}; waiting for its report", err=True)
+    report = wait_for_report(key, upload_id, timeout)
+    if report is None:
+        raise click.ClickException(f"no report for {key} after {timeout:g} s (is ingestion running?)")
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    if report["status"] != "completed":
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
