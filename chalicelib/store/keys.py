@@ -14,6 +14,7 @@ whole balance state (profile + at most ~13 lots): a member write is that Query +
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 PK, SK = "pk", "sk"
 LEDGER_INDEX, LEDGER_SORT = "by_time", "ts"  # LSI: a member's ledger entries in recorded order
@@ -35,6 +36,38 @@ def member_pk(member_id: str) -> str:
 def member_shard(member_id: str) -> str:
     """A stable shard (not Python's salted hash) so the audit index spreads members evenly."""
     return f"SHARD#{zlib.crc32(member_id.encode()) % MEMBER_SHARDS:02d}"
+
+
+def member_shards() -> list[str]:
+    """Every value `member_shard` can take: a job queries each one."""
+    return [f"SHARD#{n:02d}" for n in range(MEMBER_SHARDS)]
+
+
+# --- Due work of the scheduled jobs ----------------------------------------------------------------
+# One sparse GSI per job: partition = the profile's `member_shard` (every profile has it, and it
+# spreads the index over MEMBER_SHARDS partitions), sort = the date the job has something to do
+# ("yyyy-mm-dd"; birthdays: the static "mm-dd"). Only profiles with something due carry the sort
+# attribute, so a job's Query reads the members due and nothing else.
+
+
+@dataclass(frozen=True)
+class DueIndex:
+    name: str
+    attribute: str  # the sort key of the index, set on the profile by store/due.py
+
+
+DUE_EXPIRY = DueIndex("due_expiry", "due_expiry_at")
+DUE_TIER_REVIEW = DueIndex("due_tier_review", "due_tier_review_at")
+DUE_DORMANT = DueIndex("due_dormant", "due_dormant_at")
+DUE_BIRTHDAY = DueIndex("due_birthday", "due_birthday_md")
+DUE_PENDING = DueIndex("due_pending", "due_pending_at")
+ALL_DUE_INDEXES = (DUE_EXPIRY, DUE_TIER_REVIEW, DUE_DORMANT, DUE_BIRTHDAY, DUE_PENDING)
+JOB_MARKS = "job_marks"  # profile map: notices the jobs already sent (see domain/jobs.JobMarks)
+
+
+def job_cursor_key(job: str) -> dict[str, str]:
+    """How far a date-keyed job (birthday) got: the last day it completed."""
+    return {PK: f"JOB#{job}", SK: "CURSOR"}
 
 
 def profile_key(member_id: str) -> dict[str, str]:
@@ -75,3 +108,44 @@ def api_key_key(key_id: str) -> dict[str, str]:
 
 def reward_stock_key(reward_id: str) -> dict[str, str]:
     return {PK: f"REWARD#{reward_id}", SK: "STOCK"}
+
+
+# --- Sales files (chalicelib/ingest, services/ingest.py) -------------------------------------------
+# FILE#<file id>          FILE                      one upload of a sales file: status, phase, counters
+#                         PLAN                      its chunks (byte ranges); read only to start the returns phase
+#                         CHUNK#<phase>#<n>[#<part>] a chunk's commit marker: its counts are added once
+# FILES#<yyyy-mm-dd>      <store>#<started>#<file>  the files of a day (the date of the key), for GET /files
+# RECEIPT#<store>#<id>    RECEIPT                   a store receipt: who applied it, member, amount, returned
+# STORESALES#<yyyy-mm-dd> STORE#<store>             sales of a store and day from its files, for the KPIs
+FILE_PREFIX = "FILE#"
+FILES_BY_DAY_PREFIX = "FILES#"
+
+
+def file_key(file_id: str) -> dict[str, str]:
+    return {PK: f"{FILE_PREFIX}{file_id}", SK: "FILE"}
+
+
+def file_plan_key(file_id: str) -> dict[str, str]:
+    return {PK: f"{FILE_PREFIX}{file_id}", SK: "PLAN"}
+
+
+def file_chunk_key(file_id: str, phase: str, chunk: int, part: int | None = None) -> dict[str, str]:
+    suffix = "" if part is None else f"#{part:03d}"
+    return {PK: f"{FILE_PREFIX}{file_id}", SK: f"CHUNK#{phase}#{chunk:05d}{suffix}"}
+
+
+def files_by_day_pk(file_date: str) -> str:
+    return f"{FILES_BY_DAY_PREFIX}{file_date}"
+
+
+def files_by_day_key(file_date: str, store_id: str, started_at: str, file_id: str) -> dict[str, str]:
+    return {PK: files_by_day_pk(file_date), SK: f"{store_id}#{started_at}#{file_id}"}
+
+
+def receipt_key(store_id: str, receipt_id: str) -> dict[str, str]:
+    return {PK: f"RECEIPT#{store_id}#{receipt_id}", SK: "RECEIPT"}
+
+
+def store_sales_key(day: str, store_id: str) -> dict[str, str]:
+    """One item per day and store (a day's Query gives every store): updated once per chunk."""
+    return {PK: f"STORESALES#{day}", SK: f"STORE#{store_id}"}

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.store.keys import LEDGER_INDEX, LEDGER_SORT, MEMBERS_INDEX, MEMBERS_SHARD, PK, SK
+from chalicelib.store.keys import ALL_DUE_INDEXES, LEDGER_INDEX, LEDGER_SORT, MEMBERS_INDEX, MEMBERS_SHARD, PK, SK
 
 # Sparse GSIs for due work (scheduled jobs): only members with something due carry the attributes.
-DUE_INDEXES: tuple[str, ...] = ()
+DUE_INDEXES: tuple[str, ...] = tuple(index.name for index in ALL_DUE_INDEXES)
+
+
+def due_index_definitions() -> list[dict[str, Any]]:
+    """The due GSIs (keys only: a job reads the member's state itself, consistently, before acting)."""
+    return [
+        {
+            "IndexName": index.name,
+            "KeySchema": [
+                {"AttributeName": MEMBERS_SHARD, "KeyType": "HASH"},
+                {"AttributeName": index.attribute, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+        for index in ALL_DUE_INDEXES
+    ]
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
@@ -17,6 +32,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
         {"AttributeName": SK, "AttributeType": "S"},
         {"AttributeName": LEDGER_SORT, "AttributeType": "S"},
         {"AttributeName": MEMBERS_SHARD, "AttributeType": "S"},
+        *({"AttributeName": index.attribute, "AttributeType": "S"} for index in ALL_DUE_INDEXES),
     ]
     return {
         "TableName": table_name,
@@ -46,6 +62,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
                     {"AttributeName": SK, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
+            },
+            *due_index_definitions(),
         ],
     }
