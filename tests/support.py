@@ -67,3 +67,79 @@ class FixedClock:
 
     def __call__(self) -> datetime:
         return self.moment
+
+
+@contextmanager
+def moto_stack(table: str, bus: str) -> Iterator[None]:
+    """moto with fake credentials, the table's name and an event bus, for a whole test module
+    (creating boto3 clients costs far more than a table, so modules share one moto)."""
+    import pytest
+    from moto import mock_aws
+
+    from chalicelib import config
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+            patch.delenv(name, raising=False)
+        for name, value in {
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "TABLE_NAME": table,
+            "EVENT_BUS_NAME": bus,
+        }.items():
+            patch.setenv(name, value)
+        config.reset()
+        aws.reset()
+        try:
+            with mock_aws():
+                aws.client("events").create_event_bus(Name=bus)
+                yield
+        finally:
+            config.reset()
+            aws.reset()
+
+
+@contextmanager
+def api_client() -> Iterator[Api]:
+    """A storefront and an ops key, and the app's test client (on the current table)."""
+    from app import app
+    from chalicelib.services import keys
+
+    _, storefront = keys.create_key("storefront", "test storefront")
+    _, ops = keys.create_key("ops", "test ops")
+    with Client(app) as client:
+        yield Api(client, storefront, ops)
+
+
+@contextmanager
+def api_on_fresh_table(table: str) -> Iterator[Api]:
+    """An empty table and an `api_client` on it, dropped afterwards (inside moto_stack)."""
+    from chalicelib.store.schema import table_definition
+
+    dynamodb = aws.client("dynamodb")
+    dynamodb.create_table(**table_definition(table))
+    try:
+        with api_client() as api:
+            yield api
+    finally:
+        dynamodb.delete_table(TableName=table)
+
+
+def ok(result: tuple[int, Any], status: int = 200) -> Any:
+    got, body = result
+    assert got == status, body
+    return body
+
+
+def assert_error(result: tuple[int, Any], status: int, code: str) -> dict[str, Any]:
+    """The documented error body: {"error": {"code", "message", "details"}} with the given code."""
+    got, body = result
+    assert got == status, body
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"], error
+    assert isinstance(error["details"], list), error
+    return error

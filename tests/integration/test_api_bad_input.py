@@ -16,13 +16,12 @@ import pytest
 from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
-from chalicelib import aws, config
+from chalicelib import aws
 from chalicelib.domain.errors import LoyaltyError
 from chalicelib.services import keys, members, wallet
 from chalicelib.store.schema import table_definition
-from tests.support import Api
+from tests.support import Api, moto_stack, ok
 
 TABLE, BUS = "loyalty-api-bad-input", "loyalty-api-bad-input-bus"
 PHONE_1, PHONE_2 = "+86 138 0000 0001", "+86 138 0000 0002"
@@ -87,39 +86,17 @@ def _answer(service: Any, *args: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-            patch.delenv(name, raising=False)
-        for name, value in {
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "TABLE_NAME": TABLE,
-            "EVENT_BUS_NAME": BUS,
-        }.items():
-            patch.setenv(name, value)
-        config.reset()
-        aws.reset()
-        try:
-            with mock_aws():
-                yield _build_world()
-        finally:
-            config.reset()
-            aws.reset()
+    with moto_stack(TABLE, BUS):
+        yield _build_world()
 
 
 def _build_world() -> World:
     from app import app
 
     aws.client("dynamodb").create_table(**table_definition(TABLE))
-    aws.client("events").create_event_bus(Name=BUS)
     _, storefront = keys.create_key("storefront", "test storefront")
     _, ops = keys.create_key("ops", "test ops")
     api = Api(Client(app), storefront, ops)
-
-    def ok(result: tuple[int, Any], status: int = 201) -> Any:
-        assert result[0] == status, result
-        return result[1]
 
     coupons = {}
     for member_id, contacts in {
@@ -127,10 +104,10 @@ def _build_world() -> World:
         "m2": {"phone": PHONE_2, "email": EMAIL_2},
         "h1": {},
     }.items():
-        coupons[member_id] = ok(api.post("/members", {"member_id": member_id, **contacts}))["coupons"][0]["code"]
+        coupons[member_id] = ok(api.post("/members", {"member_id": member_id, **contacts}), 201)["coupons"][0]["code"]
     for member_id in ("m1", "h1"):
-        ok(api.post(f"/members/{member_id}/purchases", {"order_id": "o1", "amount": "100.00", "currency": "CNY"}))
-    ok(api.post("/members/m1/activities", {"activity_id": "c1", "type": "check_in"}))
+        ok(api.post(f"/members/{member_id}/purchases", {"order_id": "o1", "amount": "100.00", "currency": "CNY"}), 201)
+    ok(api.post("/members/m1/activities", {"activity_id": "c1", "type": "check_in"}), 201)
     ok(api.post(f"/members/m1/coupons/{coupons['m1']}/use", {"order_id": "u1"}), 200)
     assert ok(api.get("/members/m1"), 200)["points"]["available"] == 205
     return World(api, coupons)

@@ -10,15 +10,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from chalice.test import Client
-from moto import mock_aws
 
-from chalicelib import aws, config
+from chalicelib import aws
 from chalicelib.api import models
 from chalicelib.domain.errors import InsufficientPointsError
 from chalicelib.services import keys, members, points
-from chalicelib.store.schema import table_definition
-from tests.support import Api, count_dynamodb_calls
+from tests.support import Api, api_on_fresh_table, assert_error, count_dynamodb_calls, moto_stack, ok
 
 TABLE, BUS = "loyalty-api-contract", "loyalty-api-contract-bus"
 
@@ -28,64 +25,17 @@ TABLE, BUS = "loyalty-api-contract", "loyalty-api-contract-bus"
 
 @pytest.fixture(scope="module")
 def moto_module() -> Iterator[None]:
-    """moto and the boto3 clients once per module: making the clients costs far more than a table."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-            patch.delenv(name, raising=False)
-        for name, value in {
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "TABLE_NAME": TABLE,
-            "EVENT_BUS_NAME": BUS,
-        }.items():
-            patch.setenv(name, value)
-        config.reset()
-        aws.reset()
-        try:
-            with mock_aws():
-                aws.client("events").create_event_bus(Name=BUS)
-                yield
-        finally:
-            config.reset()
-            aws.reset()
+    with moto_stack(TABLE, BUS):
+        yield
 
 
 @pytest.fixture
 def api(moto_module: None) -> Iterator[Api]:
-    """Like the shared `api` fixture (an empty table, a storefront and an ops key), per test."""
-    from app import app
-
-    dynamodb = aws.client("dynamodb")
-    dynamodb.create_table(**table_definition(TABLE))
-    try:
-        _, storefront = keys.create_key("storefront", "test storefront")
-        _, ops = keys.create_key("ops", "test ops")
-        with Client(app) as client:
-            yield Api(client, storefront, ops)
-    finally:
-        dynamodb.delete_table(TableName=TABLE)
+    with api_on_fresh_table(TABLE) as client:
+        yield client
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def ok(result: tuple[int, Any], status: int = 200) -> Any:
-    got, body = result
-    assert got == status, body
-    return body
-
-
-def assert_error(result: tuple[int, Any], status: int, code: str) -> dict[str, Any]:
-    got, body = result
-    assert got == status, body
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}, error
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"], error
-    assert isinstance(error["details"], list), error
-    return error
 
 
 def table_items() -> list[str]:

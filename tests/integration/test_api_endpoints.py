@@ -12,16 +12,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from chalice.test import Client
-from moto import mock_aws
 
 from chalicelib import aws, clock, config
 from chalicelib.program import Reward, load_program
-from chalicelib.services import keys as api_keys
 from chalicelib.services import points, wallet
 from chalicelib.store import keys
-from chalicelib.store.schema import table_definition
-from tests.support import Api
+from tests.support import Api, api_on_fresh_table, assert_error, moto_stack, ok
 
 TZ = ZoneInfo("Asia/Shanghai")
 PHONE_A, PHONE_B = "+86 138 0000 0001", "+86 138 0000 0002"
@@ -33,67 +29,17 @@ TABLE, BUS = "loyalty-api-test", "loyalty-api-test-bus"
 
 @pytest.fixture(scope="module")
 def moto_module() -> Iterator[None]:
-    """moto and the boto3 clients once per module: making the clients costs far more than a table."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-            patch.delenv(name, raising=False)
-        for name, value in {
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "TABLE_NAME": TABLE,
-            "EVENT_BUS_NAME": BUS,
-        }.items():
-            patch.setenv(name, value)
-        config.reset()
-        aws.reset()
-        try:
-            with mock_aws():
-                aws.client("events").create_event_bus(Name=BUS)
-                yield
-        finally:
-            config.reset()
-            aws.reset()
+    with moto_stack(TABLE, BUS):
+        yield
 
 
 @pytest.fixture
 def api(moto_module: None) -> Iterator[Api]:
-    """Like the shared `api` fixture (an empty table, a storefront and an ops key), per test."""
-    from app import app
-
-    dynamodb = aws.client("dynamodb")
-    dynamodb.create_table(**table_definition(TABLE))
-    try:
-        _, storefront = api_keys.create_key("storefront", "test storefront")
-        _, ops = api_keys.create_key("ops", "test ops")
-        with Client(app) as client:
-            yield Api(client, storefront, ops)
-    finally:
-        dynamodb.delete_table(TableName=TABLE)
+    with api_on_fresh_table(TABLE) as client:
+        yield client
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def ok(result: tuple[int, Any], status: int = 200) -> Any:
-    got, body = result
-    assert got == status, body
-    return body
-
-
-def assert_error(result: tuple[int, Any], status: int, code: str) -> dict[str, Any]:
-    got, body = result
-    assert got == status, body
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}, error
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"], error
-    assert isinstance(error["details"], list), error
-    if status == 400:
-        assert error["details"], error
-        assert all({"field", "message"} <= set(detail) for detail in error["details"]), error
-    return error
 
 
 def enrol(api: Api, member_id: str, **fields: Any) -> dict[str, Any]:
