@@ -5,21 +5,18 @@ member. The store writes that date on the sparse due index of the job with every
 and the job's rule acts exactly when that date has come, so the index and the rules cannot
 disagree: a member the index returns always gets a change (or was changed meanwhile).
 
-Notices (`points.expiring`, `tier.at_risk`) go out once: the member's `JobMarks` remember what was
-already said, and the due date moves past a notice once it is marked.
+Notices (`points.expiring`, `tier.at_risk`) go out once: the member's `marks` (model.JobMarks)
+remember what was already said, and the due date moves past a notice once it is marked.
 """
 
 from __future__ import annotations
 
 import calendar
-import copy
-from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from chalicelib.domain import rules, tiers
 from chalicelib.domain.calendar import birthday_in_year, end_of_month_moment, last_day_of_month, local_date, month_key
-from chalicelib.domain.model import ACTIVE, DORMANT, ERASED, LedgerEntry, Member, MemberChange
+from chalicelib.domain.model import ACTIVE, DORMANT, ERASED, JobMarks, LedgerEntry, Member, MemberChange
 from chalicelib.program import CouponRule, Program
 
 EXPIRY, TIER_REVIEW, DORMANT_JOB, BIRTHDAY, PENDING = "expiry", "tier-review", "dormant", "birthday", "pending"
@@ -29,50 +26,6 @@ JOB_NAMES = (EXPIRY, TIER_REVIEW, DORMANT_JOB, BIRTHDAY, PENDING)
 BIRTHDAY_COUPON_VALID_DAYS = 30
 # A birthday run catches up at most this many missed days (older birthdays are not gifted late).
 BIRTHDAY_CATCH_UP_DAYS = 7
-
-
-@dataclass
-class JobMarks:
-    """What the jobs already told the member, so that each notice goes out once."""
-
-    expiring_through: str | None = None  # last lot month ("yyyy-mm") a points.expiring notice covered
-    at_risk_for: date | None = None  # review date the tier.at_risk check was made for
-
-    def as_item(self) -> dict[str, str] | None:
-        """The stored form (None when there is nothing to remember)."""
-        item = {}
-        if self.expiring_through is not None:
-            item["expiring_through"] = self.expiring_through
-        if self.at_risk_for is not None:
-            item["at_risk_for"] = self.at_risk_for.isoformat()
-        return item or None
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any] | None) -> JobMarks:
-        item = item or {}
-        at_risk = item.get("at_risk_for")
-        return cls(
-            expiring_through=item.get("expiring_through"), at_risk_for=date.fromisoformat(at_risk) if at_risk else None
-        )
-
-
-@dataclass
-class ScheduledMember(Member):
-    """A member as the jobs load it: with the marks the jobs keep on the profile."""
-
-    marks: JobMarks = field(default_factory=JobMarks)
-
-
-def marks_of(member: Member) -> JobMarks:
-    """The member's marks; a member loaded by another use case carries none, and its due dates are
-    then the earliest possible ones (safe: the job re-reads it and writes the exact date back)."""
-    return member.marks if isinstance(member, ScheduledMember) else JobMarks()
-
-
-def as_scheduled(member: Member, marks: JobMarks | None = None) -> ScheduledMember:
-    """A deep copy of the member as a ScheduledMember (with `marks`, or the member's own)."""
-    values = {f.name: copy.deepcopy(getattr(member, f.name)) for f in fields(Member)}
-    return ScheduledMember(**values, marks=copy.deepcopy(marks if marks is not None else marks_of(member)))
 
 
 def _start_of(day: date, program: Program) -> datetime:
@@ -99,13 +52,12 @@ def expiry_due_on(program: Program, member: Member) -> date | None:
     """The earliest lot expiry, or the notice date of a lot not yet told about, whichever comes first."""
     if member.status == ERASED:
         return None
-    marks = marks_of(member)
     dates = []
     for month, points in member.wallet.lots.items():
         if points <= 0:
             continue
         dates.append(lot_expires_on(month))
-        if not _noticed(marks, month):
+        if not _noticed(member.marks, month):
             dates.append(lot_notice_on(program, month))
     return min(dates, default=None)
 
@@ -118,7 +70,7 @@ def tier_review_due_on(program: Program, member: Member) -> date | None:
     """The at-risk check before the review, then the review itself (the base tier has none)."""
     if member.status == ERASED or member.review_at is None:
         return None
-    if marks_of(member).at_risk_for == member.review_at:
+    if member.marks.at_risk_for == member.review_at:
         return member.review_at
     return at_risk_on(program, member.review_at)
 
@@ -165,13 +117,7 @@ def catch_up_days(as_of: date, done_through: date | None, max_days: int = BIRTHD
 
 
 def _start(member: Member) -> MemberChange:
-    return MemberChange(before=member, after=as_scheduled(member))
-
-
-def _after(change: MemberChange) -> ScheduledMember:
-    after = change.after
-    assert isinstance(after, ScheduledMember)  # every job change starts from _start()
-    return after
+    return MemberChange(before=member, after=member.clone())
 
 
 def _is_due(due: date | None, as_of: date) -> bool:
@@ -184,7 +130,7 @@ def expire_points(program: Program, member: Member, as_of: date) -> MemberChange
     if not _is_due(expiry_due_on(program, member), as_of):
         return None
     change = _start(member)
-    after = _after(change)
+    after = change.after
     current = month_key(as_of)
     for month in sorted(after.wallet.lots):
         if month >= current:
@@ -206,13 +152,16 @@ def review_tier(program: Program, member: Member, as_of: date) -> MemberChange |
     if not _is_due(tier_review_due_on(program, member), as_of):
         return None
     change = _start(member)
-    after = _after(change)
+    after = change.after
     if after.review_at is not None and after.review_at > as_of:
         _check_at_risk(program, change, after.review_at)
         return change
     # A late run catches up review by review (each moves down one tier at most).
     while after.review_at is not None and after.review_at <= as_of:
         _review_once(program, change, after.review_at)
+    # A late run judged the spend as of the review date; what was bought since still upgrades at once
+    # (a no-op on time: the review never leaves a tier below what the spend earns on its own day).
+    rules._upgrade_if_earned(program, change, as_of)
     return change
 
 
@@ -236,7 +185,7 @@ def _review_once(program: Program, change: MemberChange, review_day: date) -> No
 
 
 def _check_at_risk(program: Program, change: MemberChange, review_day: date) -> None:
-    member = _after(change)
+    member = change.after
     # The spend that will still count on the review day if nothing more is bought.
     spend = tiers.rolling_spend(member.spend_by_month, review_day)
     result = tiers.tier_after_review(program, member.tier, spend)

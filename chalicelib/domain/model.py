@@ -24,6 +24,14 @@ class PendingLot:
 
 
 @dataclass
+class JobMarks:
+    """What the scheduled jobs already told the member, so that each notice goes out once."""
+
+    expiring_through: str | None = None  # last lot month ("yyyy-mm") a points.expiring notice covered
+    at_risk_for: date | None = None  # review date the tier.at_risk check was made for
+
+
+@dataclass
 class Member:
     member_id: str
     enrolled_at: datetime
@@ -41,6 +49,7 @@ class Member:
     last_activity_at: datetime | None = None
     referrer_id: str | None = None
     birthday: date | None = None
+    marks: JobMarks = field(default_factory=JobMarks)
 
     @property
     def available(self) -> int:

@@ -30,7 +30,7 @@ from chalicelib import clock, events
 from chalicelib.domain import jobs
 from chalicelib.domain.calendar import local_date
 from chalicelib.domain.errors import Busy
-from chalicelib.domain.model import MemberChange
+from chalicelib.domain.model import Member, MemberChange
 from chalicelib.observability import logger, metrics
 from chalicelib.program import Program, load_program
 from chalicelib.services.writes import fingerprint, new_coupon_code
@@ -41,30 +41,30 @@ MAX_ATTEMPTS = 8
 STOP_MARGIN_MS = 10_000
 NOTICES = ("points.expiring", "tier.at_risk")
 
-Rule = Callable[[Program, jobs.ScheduledMember, date, datetime], MemberChange | None]
+Rule = Callable[[Program, Member, date, datetime], MemberChange | None]
 
 
 class UnknownJob(ValueError):
     pass
 
 
-def _expiry(program: Program, member: jobs.ScheduledMember, day: date, now: datetime) -> MemberChange | None:
+def _expiry(program: Program, member: Member, day: date, now: datetime) -> MemberChange | None:
     return jobs.expire_points(program, member, day)
 
 
-def _tier_review(program: Program, member: jobs.ScheduledMember, day: date, now: datetime) -> MemberChange | None:
+def _tier_review(program: Program, member: Member, day: date, now: datetime) -> MemberChange | None:
     return jobs.review_tier(program, member, day)
 
 
-def _dormant(program: Program, member: jobs.ScheduledMember, day: date, now: datetime) -> MemberChange | None:
+def _dormant(program: Program, member: Member, day: date, now: datetime) -> MemberChange | None:
     return jobs.mark_dormant(program, member, day, now, new_coupon_code())
 
 
-def _birthday(program: Program, member: jobs.ScheduledMember, day: date, now: datetime) -> MemberChange | None:
+def _birthday(program: Program, member: Member, day: date, now: datetime) -> MemberChange | None:
     return jobs.grant_birthday(program, member, day, now, new_coupon_code())
 
 
-def _pending(program: Program, member: jobs.ScheduledMember, day: date, now: datetime) -> MemberChange | None:
+def _pending(program: Program, member: Member, day: date, now: datetime) -> MemberChange | None:
     return jobs.release_pending(program, member, day)
 
 
@@ -83,7 +83,6 @@ class JobResult:
     as_of: date
     members_read: int = 0  # member states read (one Query each)
     members_changed: int = 0
-    members_refreshed: int = 0  # only their due dates were rewritten
     members_failed: int = 0  # left due: the next run retries them
     points_expired: int = 0
     points_released: int = 0
@@ -174,17 +173,13 @@ class _Run:
 
     def _apply(self, member_id: str, day: date) -> None:
         for attempt in range(MAX_ATTEMPTS):
-            member = due.load_for_job(member_id)
+            member = members.load_member(member_id)
             if member is None:
                 return
             self.result.members_read += 1
             change = self.rule(self.program, member, day, self.moment)
-            refresh = change is None
             if change is None:
-                if not due.needs_refresh(member):
-                    return  # the index was behind the table: nothing to do
-                # Only the due attributes differ from what is stored: the commit writes just those.
-                change = MemberChange(before=member, after=jobs.as_scheduled(member))
+                return  # the index was behind the table: nothing to do
             try:
                 members.commit(members.Commit([change], self.digest, {"job": self.name}), self.moment)
             except members.Replay:
@@ -193,15 +188,12 @@ class _Run:
                 time.sleep(random.uniform(0.002, 0.01) * (attempt + 1))
                 continue
             self.result.events += len(change.events) - events.publish(change.events)
-            self._count(change, refresh)
+            self._count(change)
             return
         raise Busy(f"member {member_id} kept changing during the {self.name} job")
 
-    def _count(self, change: MemberChange, refresh: bool) -> None:
+    def _count(self, change: MemberChange) -> None:
         result = self.result
-        if refresh:
-            result.members_refreshed += 1
-            return
         result.members_changed += 1
         result.points_expired -= sum(e.points for e in change.entries if e.kind == "expire")
         result.points_released += sum(int(e.details["points"]) for e in change.entries if e.kind == "release")

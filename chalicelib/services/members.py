@@ -14,6 +14,7 @@ from chalicelib.domain.model import ERASED, Member
 from chalicelib.program import Program, load_program
 from chalicelib.services.writes import Plan, _replayed, answer_for, fingerprint, new_coupon_code
 from chalicelib.store import codec, contacts, dynamo, keys, members
+from chalicelib.store.due import due_attributes
 from chalicelib.store.dynamo import StoreError
 
 CENT = Decimal("0.01")
@@ -165,8 +166,6 @@ def update(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
         member_after = member.clone()
         member_after.birthday = birthday
         sets["birthday"] = birthday.isoformat()
-        from chalicelib.store.due import due_attributes
-
         sets.update(due_attributes(member_after))
     if sets:
         _write_profile(member, sets, extras)
@@ -186,6 +185,9 @@ def erase(member_id: str) -> dict[str, Any]:
     sets: dict[str, Any] = {name: None for name in (*PERSONAL_FIELDS, "birthday", "phone_hash", "email_hash")}
     sets["status"] = ERASED
     sets["erased_at"] = clock.now().isoformat()
+    erased = member.clone()
+    erased.status, erased.birthday = ERASED, None
+    sets.update(due_attributes(erased))  # all None: the erased member leaves every due index at once
     _write_profile(member, sets, extras)
     return {"member_id": member_id, "status": ERASED}
 

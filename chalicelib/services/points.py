@@ -6,7 +6,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from chalicelib import clock
 from chalicelib.domain import rules
 from chalicelib.domain.earning import Line
 from chalicelib.domain.errors import (
@@ -31,24 +30,26 @@ def _check_currency(program: Program, currency: str) -> None:
 def record_purchase(member_id: str, body: dict[str, Any], store_id: str | None = None) -> dict[str, Any]:
     program = load_program()
     _check_currency(program, body["currency"])
-    occurred_at = check_occurred_at(program, body.get("occurred_at"), clock.now())
-    purchase = rules.Purchase(
-        order_id=body["order_id"],
-        amount=body["amount"],
-        occurred_at=occurred_at,
-        lines=tuple(Line(line.get("category"), line["amount"]) for line in body.get("lines") or ()),
-        channel=body.get("channel"),
-        store_id=store_id,
-    )
+    order_id = body["order_id"]
 
     def decide(member: Member, now: datetime) -> Plan:
+        # occurred_at is checked here, inside the write: a replay is then answered from its entry
+        # even after its occurred_at has left the back-dating window (member_write looks it up).
+        purchase = rules.Purchase(
+            order_id=order_id,
+            amount=body["amount"],
+            occurred_at=check_occurred_at(program, body.get("occurred_at"), now),
+            lines=tuple(Line(line.get("category"), line["amount"]) for line in body.get("lines") or ()),
+            channel=body.get("channel"),
+            store_id=store_id,
+        )
         referrer = None
         if member.purchase_count == 0 and member.referrer_id:
             referrer = members.load_member(member.referrer_id)
         change, referral = rules.record_purchase(program, member, purchase, now, referrer)
         return Plan([change] if referral is None else [change, referral])
 
-    return member_write(member_id, f"purchase#{purchase.order_id}", body, decide)
+    return member_write(member_id, f"purchase#{order_id}", body, decide)
 
 
 def _purchase_record(item: dict[str, Any]) -> rules.PurchaseRecord:
@@ -66,10 +67,10 @@ def _purchase_record(item: dict[str, Any]) -> rules.PurchaseRecord:
 
 def record_return(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
     program = load_program()
-    occurred_at = check_occurred_at(program, body.get("occurred_at"), clock.now())
     order_id, return_id, amount = body["order_id"], body["return_id"], body["amount"]
 
     def decide(member: Member, now: datetime) -> Plan:
+        occurred_at = check_occurred_at(program, body.get("occurred_at"), now)  # inside: as for purchases
         item = members.get_entry(member_id, f"purchase#{order_id}")
         if item is None:
             raise NotFound(

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.lots import Wallet
-from chalicelib.domain.model import Coupon, LedgerEntry, Member, PendingLot
+from chalicelib.domain.model import Coupon, JobMarks, LedgerEntry, Member, PendingLot
 from chalicelib.store import keys
 
 
@@ -18,6 +18,21 @@ def _date(value: Any) -> date | None:
 
 def _moment(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def marks_item(marks: JobMarks) -> dict[str, str] | None:
+    """The stored form of the jobs' marks (None when there is nothing to remember)."""
+    item = {}
+    if marks.expiring_through is not None:
+        item["expiring_through"] = marks.expiring_through
+    if marks.at_risk_for is not None:
+        item["at_risk_for"] = marks.at_risk_for.isoformat()
+    return item or None
+
+
+def marks_from_item(item: dict[str, Any] | None) -> JobMarks:
+    item = item or {}
+    return JobMarks(expiring_through=item.get("expiring_through"), at_risk_for=_date(item.get("at_risk_for")))
 
 
 def profile_state(member: Member) -> dict[str, Any]:
@@ -40,6 +55,7 @@ def profile_state(member: Member) -> dict[str, Any]:
         "referrer_id": member.referrer_id,
         "birthday": member.birthday.isoformat() if member.birthday else None,
         "enrolled_at": member.enrolled_at.isoformat(),
+        keys.JOB_MARKS: marks_item(member.marks),
     }
 
 
@@ -75,6 +91,7 @@ def member_from_items(items: list[dict[str, Any]]) -> Member | None:
         last_activity_at=_moment(profile.get("last_activity_at")),
         referrer_id=profile.get("referrer_id"),
         birthday=_date(profile.get("birthday")),
+        marks=marks_from_item(profile.get(keys.JOB_MARKS)),
     )
 
 

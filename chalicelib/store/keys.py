@@ -62,7 +62,7 @@ DUE_DORMANT = DueIndex("due_dormant", "due_dormant_at")
 DUE_BIRTHDAY = DueIndex("due_birthday", "due_birthday_md")
 DUE_PENDING = DueIndex("due_pending", "due_pending_at")
 ALL_DUE_INDEXES = (DUE_EXPIRY, DUE_TIER_REVIEW, DUE_DORMANT, DUE_BIRTHDAY, DUE_PENDING)
-JOB_MARKS = "job_marks"  # profile map: notices the jobs already sent (see domain/jobs.JobMarks)
+JOB_MARKS = "job_marks"  # profile map: notices the jobs already sent (domain/model.JobMarks)
 
 
 def job_cursor_key(job: str) -> dict[str, str]:

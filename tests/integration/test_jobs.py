@@ -329,7 +329,7 @@ def test_a_job_run_twice_changes_nothing_the_second_time(world, job, day):
     assert first.members_changed == 1
     snapshot = partition("m1")
     second = world.run(job, day)
-    assert (second.members_changed, second.members_refreshed, world.kinds()) == (0, 0, [])
+    assert (second.members_changed, world.kinds()) == (0, [])
     assert partition("m1") == snapshot
     assert_books_balance("m1")
 
@@ -367,31 +367,44 @@ def test_a_purchase_during_the_job_is_kept(world, monkeypatch):
     assert_books_balance("m1")
 
 
-def test_a_write_that_does_not_know_the_marks_is_corrected_by_the_next_run(world):
-    """The API's writes do not carry the jobs' marks: when they change the earliest lot they put its
-    notice date, already sent, on the index. The next run re-reads the member, sends nothing twice,
-    and writes the exact date back."""
+def test_an_api_write_sets_the_exact_due_date(world):
+    """The jobs' marks are part of the member: an API write that changes the earliest lot puts the
+    exact date on the index (not the notice date of a lot already told about), so the next run has
+    nothing to read and sends nothing twice."""
     world.enrol("m1", at(2026, 1, 10))  # lot 2027-01: 100
     world.buy("m1", "o1", "300", at(2026, 2, 10))  # lot 2027-02: 300
     assert world.run("expiry", date(2027, 1, 29)).notices_sent == 2  # both lots in one run
+    assert profile("m1")[keys.JOB_MARKS] == {"expiring_through": "2027-02"}
     assert profile("m1")[keys.DUE_EXPIRY.attribute] == "2027-02-01"
     world.clock.moment = at(2027, 1, 30)
     points.redeem("m1", {"redemption_id": "r1", "points": 100, "reason": "gift"})  # empties lot 2027-01
-    assert profile("m1")[keys.DUE_EXPIRY.attribute] == "2027-01-29"
+    assert profile("m1")[keys.DUE_EXPIRY.attribute] == "2027-03-01"  # lot 2027-02's end, already noticed
+    assert profile("m1")[keys.JOB_MARKS] == {"expiring_through": "2027-02"}
     result = world.run("expiry", date(2027, 1, 30))
-    assert (result.members_refreshed, result.notices_sent, world.kinds()) == (1, 0, [])
-    assert profile("m1")[keys.DUE_EXPIRY.attribute] == "2027-03-01"
+    assert (result.members_read, result.notices_sent, world.kinds()) == (0, 0, [])
     assert world.run("expiry", date(2027, 1, 31)).members_read == 0
+
+
+def test_an_api_write_after_the_at_risk_notice_keeps_the_review_date(world):
+    world.enrol("m1", at(2026, 3, 14))
+    world.buy("m1", "o1", "8000", at(2026, 3, 14))  # gold, review 2027-03-14, at-risk check 2027-02-12
+    assert world.run("tier-review", date(2027, 2, 12)).notices_sent == 1
+    assert profile("m1")[keys.DUE_TIER_REVIEW.attribute] == "2027-03-14"
+    world.buy("m1", "o2", "10", at(2027, 2, 13))
+    assert profile("m1")[keys.DUE_TIER_REVIEW.attribute] == "2027-03-14"
+    assert world.run("tier-review", date(2027, 2, 20)).members_read == 0
 
 
 def test_an_erased_member_leaves_the_due_indexes(world):
     world.enrol("m1", at(2026, 1, 10), birthday=date(1990, 1, 20), phone="+86 138 0000 0001")
+    assert [index.attribute for index in keys.ALL_DUE_INDEXES if index.attribute in profile("m1")]
     members.erase("m1")
-    result = world.run("dormant", date(2026, 12, 1))
-    assert (result.members_refreshed, world.kinds()) == (1, [])
     stored = profile("m1")
     assert not [index.attribute for index in keys.ALL_DUE_INDEXES if index.attribute in stored]
+    result = world.run("dormant", date(2026, 12, 1))
+    assert (result.members_read, world.kinds()) == (0, [])
     assert world.run("expiry", date(2027, 2, 1)).members_read == 0
+    assert world.run("birthday", date(2027, 1, 20)).members_read == 0
 
 
 def test_a_run_stopped_for_time_is_resumed(world):

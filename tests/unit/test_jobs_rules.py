@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from chalicelib.domain import jobs, rules
-from chalicelib.domain.model import ACTIVE, DORMANT, ERASED, Member, MemberChange, PendingLot
+from chalicelib.domain.model import ACTIVE, DORMANT, ERASED, JobMarks, Member, MemberChange, PendingLot
+from chalicelib.store import codec, keys
 
 from ._support import PROGRAM, at, new_member, purchase
 
@@ -31,6 +32,13 @@ def bought(member: Member, order_id: str, amount: str, when: datetime) -> Member
     return change.after
 
 
+def with_marks(member: Member, **marks: Any) -> Member:
+    """A copy of the member that remembers the given notices."""
+    marked = member.clone()
+    marked.marks = JobMarks(**marks)
+    return marked
+
+
 def gold_member() -> Member:
     """Gold since 2026-03-14 (review 2027-03-14), with no spend after that."""
     member = bought(new_member(at(2026, 3, 14)), "o1", "8000", at(2026, 3, 14))
@@ -45,7 +53,7 @@ def test_expiry_is_due_at_the_notice_date_then_at_the_lot_end():
     member = new_member(at(2026, 1, 15))  # 100 welcome points in lot 2027-01
     assert member.wallet.lots == {"2027-01": 100}
     assert jobs.expiry_due_on(PROGRAM, member) == date(2027, 1, 1)  # 31 Jan - 30 days
-    noticed = jobs.as_scheduled(member, jobs.JobMarks(expiring_through="2027-01"))
+    noticed = with_marks(member, expiring_through="2027-01")
     assert jobs.expiry_due_on(PROGRAM, noticed) == date(2027, 2, 1)
 
 
@@ -116,9 +124,7 @@ def test_review_moves_down_one_tier_only_and_sets_the_floor():
 
 def test_review_keeps_the_tier_when_the_rolling_spend_still_meets_it():
     member = bought(gold_member(), "o2", "8000", at(2027, 1, 10))
-    change = jobs.review_tier(
-        PROGRAM, jobs.as_scheduled(member, jobs.JobMarks(at_risk_for=date(2027, 3, 14))), date(2027, 3, 14)
-    )
+    change = jobs.review_tier(PROGRAM, with_marks(member, at_risk_for=date(2027, 3, 14)), date(2027, 3, 14))
     assert kinds(change) == []
     assert (change.after.tier, change.after.tier_floor, change.after.review_at) == ("gold", "gold", date(2028, 3, 14))
 
@@ -263,12 +269,33 @@ def test_an_erased_member_is_due_for_nothing():
 
 def test_rules_never_mutate_the_member_they_are_given():
     member = bought(gold_member(), "o2", "10", at(2026, 3, 20))
-    before = jobs.as_scheduled(member)
-    day = date(2028, 1, 1)
-    jobs.expire_points(PROGRAM, member, day)
-    jobs.review_tier(PROGRAM, member, day)
-    jobs.mark_dormant(PROGRAM, member, day, at(2028, 1, 1), "C")
-    assert jobs.as_scheduled(member) == before
+    before = member.clone()
+    for day in (date(2027, 2, 12), date(2027, 3, 1), date(2028, 1, 1)):  # at-risk, expiry notice, late run
+        jobs.expire_points(PROGRAM, member, day)
+        jobs.review_tier(PROGRAM, member, day)
+        jobs.mark_dormant(PROGRAM, member, day, at(day.year, day.month, day.day), "C")
+    assert member == before
+
+
+def test_the_marks_are_part_of_the_member_and_every_use_case_keeps_them():
+    """Another use case's change carries the marks along, so the due dates it computes are exact."""
+    member = bought(new_member(at(2026, 1, 15)), "o1", "300", at(2026, 2, 10))  # lots 2027-01, 2027-02
+    warned = jobs.expire_points(PROGRAM, member, date(2027, 1, 29))
+    assert kinds(warned) == ["points.expiring", "points.expiring"]
+    assert warned.after.marks == JobMarks(expiring_through="2027-02") and member.marks == JobMarks()
+    redeemed = rules.redeem_points(PROGRAM, warned.after, "r1", 100, "gift", at(2027, 1, 30)).after
+    assert redeemed.marks == warned.after.marks
+    assert jobs.expiry_due_on(PROGRAM, redeemed) == date(2027, 3, 1)  # both notices sent: the lot end
+
+
+def test_the_marks_are_stored_on_the_profile():
+    member = with_marks(gold_member(), expiring_through="2027-03", at_risk_for=date(2027, 3, 14))
+    state = codec.profile_state(member)
+    assert state[keys.JOB_MARKS] == {"expiring_through": "2027-03", "at_risk_for": "2027-03-14"}
+    assert codec.profile_state(gold_member())[keys.JOB_MARKS] is None
+    lots = [{keys.SK: f"{keys.LOT_PREFIX}{m}", "remaining": p} for m, p in member.wallet.lots.items()]
+    read = codec.member_from_items([{keys.SK: keys.STATE_PREFIX, **state, "version": 0}, *lots])
+    assert read == member
 
 
 DUE = [
@@ -282,7 +309,7 @@ DUE = [
 def test_a_rule_acts_exactly_from_its_due_date(due_on, rule):
     """The due index and the rules agree: walking day by day, the rule acts on the due date (and
     never before), and what it did moves the due date past that day."""
-    member: Member = jobs.as_scheduled(bought(gold_member(), "o2", "300", at(2026, 6, 20)))
+    member = bought(gold_member(), "o2", "300", at(2026, 6, 20))
     day, acted = date(2026, 6, 21), 0
     while day < date(2029, 1, 1):
         due = due_on(PROGRAM, member)
