@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain import rules, tiers
-from chalicelib.domain.calendar import add_months
+from chalicelib.domain.calendar import add_months, month_key
 from chalicelib.domain.earning import clawback_points, floor_points
 from chalicelib.domain.errors import BusinessRule
 from chalicelib.domain.lots import InsufficientPoints, Wallet
@@ -29,6 +29,7 @@ class Bought:
     entry: LedgerEntry
     returned: Decimal = Decimal(0)
     clawed: int = 0
+    returned_after_expiry: bool = False  # its points had lapsed: a return then takes nothing back
 
 
 @dataclass
@@ -72,6 +73,34 @@ operations = st.one_of(
 )
 
 
+def apply_return(
+    program: Program, history: History, ref: str, now: datetime, which: int, pct: int
+) -> MemberChange | None:
+    if not history.purchases:
+        return None
+    target = history.purchases[which % len(history.purchases)]
+    left = target.entry.details["amount"] - target.returned
+    amount = left if pct == 100 else (left * pct / 100).quantize(Decimal("0.01"))
+    if amount <= 0:
+        return None
+    record = rules.PurchaseRecord(
+        order_id=target.entry.ref,
+        amount=target.entry.details["amount"],
+        points=target.entry.points,
+        returned_amount=target.returned,
+        clawed_points=target.clawed,
+        lot_month=target.entry.details["lot_month"],
+        spend_month=target.entry.details["spend_month"],
+    )
+    change = rules.record_return(program, history.member, record, ref, amount, now, now)
+    if record.lot_month < month_key(now.astimezone(program.tz).date()):
+        target.returned_after_expiry = True
+    target.returned += amount
+    target.clawed += -change.entries[0].points
+    history.returned_anything = True
+    return change
+
+
 def apply(program: Program, history: History, op: tuple) -> MemberChange | None:
     name, days, *args = op
     now = history.now + timedelta(days=days, minutes=7)
@@ -88,28 +117,7 @@ def apply(program: Program, history: History, op: tuple) -> MemberChange | None:
         history.purchases.append(Bought(change.entries[0]))
         return change
     if name == "return":
-        if not history.purchases:
-            return None
-        which, pct = args
-        target = history.purchases[which % len(history.purchases)]
-        left = target.entry.details["amount"] - target.returned
-        amount = left if pct == 100 else (left * pct / 100).quantize(Decimal("0.01"))
-        if amount <= 0:
-            return None
-        record = rules.PurchaseRecord(
-            order_id=target.entry.ref,
-            amount=target.entry.details["amount"],
-            points=target.entry.points,
-            returned_amount=target.returned,
-            clawed_points=target.clawed,
-            lot_month=target.entry.details["lot_month"],
-            spend_month=target.entry.details["spend_month"],
-        )
-        change = rules.record_return(program, member, record, ref, amount, now, now)
-        target.returned += amount
-        target.clawed += -change.entries[0].points
-        history.returned_anything = True
-        return change
+        return apply_return(program, history, ref, now, *args)
     if name == "redeem_points":
         return rules.redeem_points(program, member, ref, args[0], "test", now)
     if name == "redeem_all":  # spends everything: a later return then has to leave a debt
@@ -149,7 +157,7 @@ def check_invariants(program: Program, history: History) -> None:
         assert pending.get(bought.entry.entry_id, 0) <= bought.entry.points - bought.clawed
         assert bought.returned <= bought.entry.details["amount"]
         assert 0 <= bought.clawed <= bought.entry.points
-        if bought.returned == bought.entry.details["amount"]:
+        if bought.returned == bought.entry.details["amount"] and not bought.returned_after_expiry:
             assert bought.clawed == bought.entry.points
     if not history.returned_anything:
         assert member.available >= 0
