@@ -8,3 +8,62 @@ from chalicelib.observability import observe
 app = Chalice(app_name="loyalty", configure_logs=False)
 app.register_middleware(observe, "all")
 app.register_blueprint(blueprint)
+
+
+# --- Scheduled jobs ---------------------------------------------------------------------------------
+# Thin handlers: services/jobs.py finds the due members, applies the rules and emits the metrics.
+# Hourly, as of today in program time: a job runs within the hour after local midnight whatever the
+# program's time zone, a run with nothing due costs one Query per shard, and a run stopped near the
+# Lambda time limit is continued by the next one (the members done have left the due index).
+
+
+def _run_job(name: str, event: object) -> dict[str, object]:
+    from chalicelib.services import jobs
+
+    time_left = jobs.time_left_from(getattr(event, "context", None))
+    return jobs.run(name, time_left_ms=time_left).as_dict()
+
+
+@app.schedule("rate(1 hour)", name="job_expiry")
+def job_expiry(event: object) -> dict[str, object]:
+    return _run_job("expiry", event)
+
+
+@app.schedule("rate(1 hour)", name="job_tier_review")
+def job_tier_review(event: object) -> dict[str, object]:
+    return _run_job("tier-review", event)
+
+
+@app.schedule("rate(1 hour)", name="job_dormant")
+def job_dormant(event: object) -> dict[str, object]:
+    return _run_job("dormant", event)
+
+
+@app.schedule("rate(1 hour)", name="job_birthday")
+def job_birthday(event: object) -> dict[str, object]:
+    return _run_job("birthday", event)
+
+
+@app.schedule("rate(1 hour)", name="job_pending")
+def job_pending(event: object) -> dict[str, object]:
+    return _run_job("pending", event)
+
+
+# --- Sales-file ingestion (SPEC 4) --------------------------------------------------------------------
+# S3 incoming/ → SQS → this handler; the same queue carries the chunks a large file fans out into
+# (services/ingest.py). `loyalty dev` delivers the queue to it through chalicelib/local/pump.py.
+# The file reports are served by the files blueprint (ops role).
+from chalice.app import SQSEvent  # noqa: E402
+
+from chalicelib.api.files import blueprint as files_blueprint  # noqa: E402
+
+app.register_blueprint(files_blueprint)
+
+
+@app.on_sqs_message(queue="loyalty-ingest", batch_size=1)
+def ingest_queue_consumer(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    """Failed messages are reported back (ReportBatchItemFailures) and come back after the visibility timeout."""
+    from chalicelib.services import ingest
+
+    failed = ingest.handle_messages([(record.to_dict()["messageId"], record.body) for record in event])
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib.config import settings
 from chalicelib.domain import errors
 from chalicelib.observability import logger
+from chalicelib.store.dynamo import StoreError
 
 STATUS = {
     errors.InvalidRequest: 400,
@@ -139,10 +140,8 @@ def endpoint(
                 return Response(body=json.dumps(result, ensure_ascii=False), status_code=status, headers=JSON)
             except HttpError as exc:
                 return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
-            except errors.LoyaltyError as exc:
-                code = _status_for(exc)
-                headers = {"Retry-After": "1"} if code == 503 else None
-                return error_response(code, exc.code, exc.message, exc.details, headers)
+            except (errors.LoyaltyError, StoreError) as exc:
+                return _error_answer(exc)
             except Exception:
                 logger.exception("unhandled error")
                 return error_response(500, "internal_error", "unexpected error; it has been logged")
@@ -151,6 +150,14 @@ def endpoint(
         return run
 
     return wrap
+
+
+def _error_answer(exc: errors.LoyaltyError | StoreError) -> Response:
+    if isinstance(exc, StoreError):  # a read, or a write outside member_write, still throttled after the SDK's retries
+        exc = errors.Busy("the points store is busy, retry shortly")
+    code = _status_for(exc)
+    headers = {"Retry-After": "1"} if code == 503 else None
+    return error_response(code, exc.code, exc.message, exc.details, headers)
 
 
 def _check_path(params: dict[str, Any]) -> None:

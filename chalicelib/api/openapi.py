@@ -26,9 +26,13 @@ ERROR_SCHEMA = {
     },
 }
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+# With no Authorization header at all, API Gateway (and `chalice local`) refuse the request before
+# the authorizer runs, with their own body: {"message": "Unauthorized"}.
+GATEWAY_ERROR_SCHEMA = {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}
+UNAUTHORIZED_SCHEMA = {"oneOf": [ERROR_REF, {"$ref": "#/components/schemas/GatewayError"}]}
 ERRORS = {
     "400": "invalid_request: the body or query is not valid (field-level details)",
-    "401": "missing or unknown API key",
+    "401": 'unknown or revoked API key; no Authorization header at all: the gateway\'s {"message": ...}',
     "403": "the key's role may not call this endpoint",
     "404": "member_not_found or another unknown id",
     "409": "conflict: the id was used with another body, or a duplicate phone/email",
@@ -70,7 +74,10 @@ def _operation(method: str, entry: Any, components: dict[str, Any]) -> dict[str,
                 "content": {"application/json": {"schema": {"type": "object"}}},
             },
             **{
-                code: {"description": text, "content": {"application/json": {"schema": ERROR_REF}}}
+                code: {
+                    "description": text,
+                    "content": {"application/json": {"schema": UNAUTHORIZED_SCHEMA if code == "401" else ERROR_REF}},
+                }
                 for code, text in ERRORS.items()
                 if doc.role is not None or code in ("400", "413", "503")
             },
@@ -90,7 +97,7 @@ def _operation(method: str, entry: Any, components: dict[str, Any]) -> dict[str,
 
 
 def build(app: Chalice) -> dict[str, Any]:
-    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA, "GatewayError": GATEWAY_ERROR_SCHEMA}
     paths: dict[str, Any] = {}
     for path in sorted(app.routes):
         for method, entry in sorted(app.routes[path].items()):

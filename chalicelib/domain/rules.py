@@ -163,7 +163,7 @@ def record_purchase(
     after.purchase_count += 1
     spend_month = month_key(bought_on)
     after.spend_by_month[spend_month] = after.spend_by_month.get(spend_month, Decimal(0)) + purchase.amount
-    after.spend_by_month = tiers.prune_spend(after.spend_by_month, today)
+    after.spend_by_month = _pruned_spend(after, today)
     if after.last_activity_at is None or purchase.occurred_at > after.last_activity_at:
         after.last_activity_at = purchase.occurred_at
     change.entries.append(entry)
@@ -183,6 +183,13 @@ def record_purchase(
         _credit_bonus(program, change, "reactivation", purchase.order_id, program.reactivation_points, now)
     _upgrade_if_earned(program, change, today)
     return change, _referral(program, member, referrer, now)
+
+
+def _pruned_spend(member: Member, today: date) -> dict[str, Decimal]:
+    """The months that can still count: the last 12, and those a tier review not yet run still needs
+    (a late or replayed review judges the 12 months before its own date, not before today)."""
+    since = min(today, member.review_at) if member.review_at else today
+    return tiers.prune_spend(member.spend_by_month, since)
 
 
 def _upgrade_if_earned(program: Program, change: MemberChange, today: date) -> None:
@@ -251,7 +258,7 @@ def record_return(
     after.lifetime_earned -= points
     month = purchase.spend_month
     after.spend_by_month[month] = after.spend_by_month.get(month, Decimal(0)) - amount
-    after.spend_by_month = tiers.prune_spend(after.spend_by_month, today)
+    after.spend_by_month = _pruned_spend(after, today)
     change.entries.append(
         LedgerEntry(
             "return",

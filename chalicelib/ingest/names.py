@@ -1,0 +1,88 @@
+"""Where a sales file and its outputs live in the bucket (SPEC 4).
+
+`incoming/<store_id>/<YYYY-MM-DD>[-<label>].csv[.gz]` gives `reports/<store_id>/<date>[-<label>].json`
+and `rejects/<store_id>/<date>[-<label>].csv`; work files of a run stay under `work/<file_id>/`.
+Outputs never go under `incoming/`, so writing them never triggers another ingestion.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+INCOMING = "incoming/"
+REPORTS = "reports/"
+REJECTS = "rejects/"
+WORK = "work/"
+
+# A store id ends up in order ids (`<store>:<receipt>`) and keys (`RECEIPT#<store>#...`): no ':' or '#'.
+STORE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}"
+_KEY = re.compile(
+    rf"^incoming/(?P<store>{STORE_ID_PATTERN})/"
+    r"(?P<date>\d{4}-\d{2}-\d{2})(?:-(?P<label>[A-Za-z0-9._\-]{1,64}))?\.csv(?:\.gz)?$"
+)
+_NAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})(?:-(?P<label>[A-Za-z0-9._\-]{1,64}))?\.csv(?:\.gz)?$")
+
+
+@dataclass(frozen=True)
+class FileKey:
+    key: str
+    store_id: str | None  # None when the key does not follow the naming rule
+    file_date: str | None
+    base: str  # the key without `incoming/` and without `.csv[.gz]`
+
+    @property
+    def valid(self) -> bool:
+        return self.store_id is not None
+
+    @property
+    def report_key(self) -> str:
+        return f"{REPORTS}{self.base}.json"
+
+    @property
+    def rejects_key(self) -> str:
+        return f"{REJECTS}{self.base}.csv"
+
+
+def is_incoming(key: str) -> bool:
+    return key.startswith(INCOMING) and not key.endswith("/")
+
+
+def parse_key(key: str) -> FileKey:
+    rest = key[len(INCOMING) :] if key.startswith(INCOMING) else key
+    base = re.sub(r"\.csv(\.gz)?$", "", rest)
+    match = _KEY.match(key)
+    if match is None or not _real_date(match["date"]):
+        return FileKey(key, None, None, base)
+    return FileKey(key, match["store"], match["date"], base)
+
+
+def valid_store_id(store_id: str) -> bool:
+    return re.fullmatch(STORE_ID_PATTERN, store_id) is not None
+
+
+def valid_file_name(name: str) -> bool:
+    """A file name a store may upload as is: `<YYYY-MM-DD>[-<label>].csv[.gz]`."""
+    match = _NAME.match(name)
+    return match is not None and _real_date(match["date"])
+
+
+def incoming_key(store_id: str, name: str) -> str:
+    return f"{INCOMING}{store_id}/{name}"
+
+
+def work_prefix(file_id: str) -> str:
+    return f"{WORK}{file_id}/"
+
+
+def rejects_part_key(file_id: str, chunk: int, phase: str) -> str:
+    return f"{work_prefix(file_id)}{chunk:05d}-{phase}.csv"
+
+
+def _real_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,339 @@
+"""DynamoDB items of ingestion: a file's run and counters, its chunks' commit markers, store
+receipts, and the store/day sales roll-up. Keys come from chalicelib/store/keys.py."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.ingest.tally import AMOUNTS, COUNTERS, Tally
+from chalicelib.store import dynamo, keys
+
+# Phases of a file run: split (being planned) → sales → returns (only chunks that hold returns)
+# → finalizing (one chunk writes the report) → done.
+SPLIT, SALES, RETURNS, FINALIZING, DONE = "split", "sales", "returns", "finalizing", "done"
+RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+
+TRANSACTION_TRIES = 10
+DAYS_PER_TRANSACTION = 90  # DynamoDB allows 100 items in a transaction; keep room for the markers
+
+
+class StaleReceipt(Exception):
+    """The original receipt changed (another return of it) since it was read: read it again."""
+
+
+def _retry_conflicts(items: list[dict[str, Any]]) -> None:
+    """A transaction, retried when it only lost a race on an item (the FILE item is shared by all
+    chunks of a file); a failed condition is raised to the caller."""
+    for attempt in range(TRANSACTION_TRIES):
+        try:
+            dynamo.transact(items)
+            return
+        except dynamo.Cancelled as cancelled:
+            if cancelled.failed is not None or not cancelled.conflict or attempt == TRANSACTION_TRIES - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+
+
+def _names(*attributes: str) -> dict[str, str]:
+    return {f"#{name}": name for name in attributes}
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def create_file(item: dict[str, Any]) -> dict[str, Any]:
+    """Record a new run (and list it under its day); returns the run, or the existing one when
+    this S3 event was already seen."""
+    index = keys.files_by_day_key(item["file_date"], item.get("store_id") or "-", item["started_at"], item["file_id"])
+    counters = {name: 0 for name in COUNTERS} | {name: Decimal(0) for name in AMOUNTS}
+    run = {**keys.file_key(item["file_id"]), **counters, "reasons": {}, "status": RUNNING, "phase": SPLIT, **item}
+    try:
+        dynamo.transact(
+            [
+                dynamo.put(run, condition="attribute_not_exists(pk)", old_on_fail=True),
+                dynamo.put({**index, "file_id": item["file_id"], "expires_at": item.get("expires_at")}),
+            ]
+        )
+    except dynamo.Cancelled as cancelled:
+        if cancelled.failed == 0:
+            return cancelled.old_item(0) or get_file(item["file_id"]) or run
+        raise
+    return run
+
+
+def get_file(file_id: str) -> dict[str, Any] | None:
+    return dynamo.get(keys.file_key(file_id))
+
+
+def save_plan(file_id: str, plan: dict[str, Any], chunks: list[list[int]]) -> None:
+    """The chunks ([start, end, first record, has returns]) and the file's totals. Running it again
+    (a redelivered S3 event) finds the phase moved on and changes nothing."""
+    values = {":split": SPLIT, ":sales": SALES, ":zero": 0, **{f":{name}": value for name, value in plan.items()}}
+    sets = ", ".join(f"#{name} = :{name}" for name in plan)
+    try:
+        dynamo.transact(
+            [
+                dynamo.put({**keys.file_plan_key(file_id), "chunks": chunks}),
+                dynamo.update(
+                    keys.file_key(file_id),
+                    f"SET #phase = :sales, sales_done = :zero, returns_done = :zero, {sets}",
+                    values,
+                    _names("phase", *plan),
+                    "#phase = :split",
+                ),
+            ]
+        )
+    except dynamo.Cancelled as cancelled:
+        if cancelled.failed != 1:
+            raise
+
+
+def plan_chunks(file_id: str) -> list[list[int]]:
+    item = dynamo.get(keys.file_plan_key(file_id)) or {}
+    return [[int(value) for value in chunk] for chunk in item.get("chunks", [])]
+
+
+def chunk_committed(file_id: str, phase: str, chunk: int) -> bool:
+    return dynamo.get(keys.file_chunk_key(file_id, phase, chunk)) is not None
+
+
+def _day_update(day: str, store_id: str, totals: dict[str, Decimal]) -> dict[str, Any]:
+    names = {f"#a{i}": name for i, name in enumerate(sorted(totals))}
+    values: dict[str, Any] = {f":a{i}": totals[name] for i, name in enumerate(sorted(totals))}
+    sets = [f"#a{i} = if_not_exists(#a{i}, :zero) + :a{i}" for i in range(len(totals))]
+    values.update({":zero": 0, ":store": store_id, ":day": day})
+    return dynamo.update(
+        keys.store_sales_key(day, store_id),
+        "SET " + ", ".join([*sets, "store_id = :store", "#day = :day"]),
+        values,
+        {**names, "#day": "day"},
+    )
+
+
+def _counters_update(file_id: str, phase: str, tally: Tally) -> dict[str, Any]:
+    names = _names(*COUNTERS, *AMOUNTS, f"{phase}_done")
+    sets = [f"#{name} = #{name} + :{name}" for name in (*COUNTERS, *AMOUNTS)]
+    values: dict[str, Any] = {f":{name}": getattr(tally, name) for name in (*COUNTERS, *AMOUNTS)}
+    for index, (reason, count) in enumerate(sorted(tally.reasons.items())):
+        names[f"#r{index}"] = reason
+        sets.append(f"reasons.#r{index} = if_not_exists(reasons.#r{index}, :zero) + :r{index}")
+        values[f":r{index}"] = count
+    sets.append(f"#{phase}_done = #{phase}_done + :one")
+    values[":one"] = 1
+    if tally.reasons:
+        values[":zero"] = 0  # DynamoDB refuses a value that no expression uses
+    return dynamo.update(keys.file_key(file_id), "SET " + ", ".join(sets), values, names)
+
+
+def commit_chunk(file_id: str, phase: str, chunk: int, store_id: str, tally: Tally, expires_at: int) -> bool:
+    """Add a chunk's counts to its file and its sales to the store/day roll-up, exactly once: each
+    transaction carries a marker item that can only be created once, so a chunk delivered twice (or
+    retried after a crash half-way) adds nothing the second time. False: another delivery did it."""
+    committed = False
+    updates = [_day_update(day, store_id, totals) for day, totals in sorted(tally.days.items())]
+    batches = [updates[i : i + DAYS_PER_TRANSACTION] for i in range(0, len(updates), DAYS_PER_TRANSACTION)] or [[]]
+    for part, batch in enumerate(batches):
+        last = part == len(batches) - 1
+        marker = keys.file_chunk_key(file_id, phase, chunk, None if last else part)
+        items = [
+            dynamo.put(
+                {**marker, "expires_at": expires_at, "rejected": tally.rejected}, condition="attribute_not_exists(pk)"
+            ),
+            *batch,
+        ]
+        if last:
+            items.append(_counters_update(file_id, phase, tally))
+        try:
+            _retry_conflicts(items)
+            committed = last
+        except dynamo.Cancelled as cancelled:
+            if cancelled.failed != 0:  # 0: this part was committed by an earlier delivery
+                raise
+    return committed
+
+
+def advance(file_id: str, current: str, target: str, me: str) -> bool:
+    """Move the run to its next phase once every chunk of `current` is committed. The condition
+    compares the done counter with the total, so exactly one chunk wins (the last one), whatever
+    the timing; the winner may come back (a retry of the same chunk) and win again."""
+    condition = (
+        f"(#phase = :current AND #{current}_done = #{current}_total) OR (#phase = :target AND advanced_by = :me)"
+    )
+    return _conditional_update(
+        dynamo.update(
+            keys.file_key(file_id),
+            "SET #phase = :target, advanced_by = :me",
+            {":current": current, ":target": target, ":me": me},
+            _names("phase", f"{current}_done", f"{current}_total"),
+            condition,
+        )
+    )
+
+
+def finish(file_id: str, fields: dict[str, Any], expect_phase: str | None = None) -> bool:
+    """Set the run's outcome (status completed or failed); False when it already had one."""
+    values = {f":{name}": value for name, value in fields.items()} | {":running": RUNNING, ":done": DONE}
+    sets = ", ".join([f"#{name} = :{name}" for name in fields] + ["#phase = :done"])
+    condition = "#status = :running"
+    if expect_phase is not None:
+        condition += " AND #phase = :expect"
+        values[":expect"] = expect_phase
+    return _conditional_update(
+        dynamo.update(keys.file_key(file_id), f"SET {sets}", values, _names("phase", "status", *fields), condition)
+    )
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _condition_failed(exc: Exception) -> bool:
+    return _error_code(exc) == "ConditionalCheckFailedException"
+
+
+def _conditional_update(update: dict[str, Any]) -> bool:
+    """UpdateItem; False when its condition failed. Retried while a chunk's commit transaction on
+    the same FILE item is in flight (TransactionConflict), rather than failing the message."""
+    from botocore.exceptions import ClientError
+
+    for attempt in range(TRANSACTION_TRIES):
+        try:
+            dynamo.call("update_item", **update["Update"])
+            return True
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            if _error_code(exc) != "TransactionConflictException" or attempt == TRANSACTION_TRIES - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    return False
+
+
+def files_of_day(file_date: str, store_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """The runs listed under a day (optionally one store's), oldest first: one Query, one BatchGet."""
+    prefix = f"{store_id}#" if store_id else ""
+    listed, _ = dynamo.query(keys.files_by_day_pk(file_date), prefix, limit=limit)
+    wanted = [keys.file_key(item["file_id"]) for item in listed]
+    found: dict[str, dict[str, Any]] = {}
+    while wanted:
+        batch, wanted = wanted[:100], wanted[100:]
+        request = {dynamo.table(): {"Keys": [dynamo.to_item(key) for key in batch], "ConsistentRead": True}}
+        while request:
+            answer = dynamo.call("batch_get_item", RequestItems=request)
+            for raw in answer.get("Responses", {}).get(dynamo.table(), []):
+                item = dynamo.from_item(raw)
+                found[item["file_id"]] = item
+            request = answer.get("UnprocessedKeys") or {}
+    return [found[item["file_id"]] for item in listed if item["file_id"] in found]
+
+
+# --- receipts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a receipt id: `item` is what the store held before (None: ours now)."""
+
+    item: dict[str, Any] | None
+
+    def mine(self, file_id: str, row: int) -> bool:
+        return self.item is None or (self.item.get("file_id") == file_id and int(self.item.get("file_row", 0)) == row)
+
+
+def claim_receipts(store_id: str, receipts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """Claim receipt ids (at most 100, each once) in one transaction. Returns, per receipt id, the
+    item that already held it, or None when it is ours now. A taken id cancels the transaction,
+    whose reasons name every taken one with its item: the others are claimed again."""
+    holders: dict[str, dict[str, Any] | None] = {}
+    pending = dict(receipts)
+    for attempt in range(TRANSACTION_TRIES):
+        if not pending:
+            break
+        ids = list(pending)
+        try:
+            dynamo.transact(
+                [
+                    dynamo.put(
+                        {**keys.receipt_key(store_id, receipt_id), **pending[receipt_id]},
+                        condition="attribute_not_exists(pk)",
+                        old_on_fail=True,
+                    )
+                    for receipt_id in ids
+                ]
+            )
+        except dynamo.Cancelled as cancelled:
+            taken = [i for i, reason in enumerate(cancelled.reasons) if reason.get("Code") == "ConditionalCheckFailed"]
+            if not taken and not cancelled.conflict:
+                raise
+            for index in taken:
+                holder = cancelled.old_item(index) or get_receipt(store_id, ids[index])
+                if holder is not None:  # else it was given back meanwhile: claim it again
+                    holders[ids[index]] = holder
+                    del pending[ids[index]]
+            time.sleep(0 if taken else random.uniform(0.01, 0.05) * (attempt + 1))
+            continue
+        holders.update(dict.fromkeys(ids))
+        return holders
+    if pending:
+        raise dynamo.StoreError("receipt claims kept conflicting")  # the chunk is retried
+    return holders
+
+
+def claim_receipt(store_id: str, receipt_id: str, values: dict[str, Any]) -> Claim:
+    return Claim(claim_receipts(store_id, {receipt_id: values})[receipt_id])
+
+
+def release_receipt(store_id: str, receipt_id: str, file_id: str, row: int) -> None:
+    """Give the receipt id back after its row was rejected, so that a corrected file can use it."""
+    op = dynamo.delete(keys.receipt_key(store_id, receipt_id))["Delete"]
+    # Never a recorded return (`applied`): a twin delivery of the chunk may have recorded it.
+    op.update(
+        ConditionExpression="file_id = :file AND file_row = :row AND attribute_not_exists(applied)",
+        ExpressionAttributeValues={":file": dynamo.to_value(file_id), ":row": dynamo.to_value(row)},
+    )
+    try:
+        dynamo.call("delete_item", **op)
+    except Exception as exc:
+        if not _condition_failed(exc):
+            raise
+
+
+def get_receipt(store_id: str, receipt_id: str) -> dict[str, Any] | None:
+    return dynamo.get(keys.receipt_key(store_id, receipt_id))
+
+
+def apply_non_member_return(
+    store_id: str, sale: dict[str, Any], returned_after: Decimal, return_id: str, file_id: str, row: int
+) -> None:
+    """Record a return of a non-member sale: the sale's returned amount and the return's `applied`
+    flag move together. Returns when the return is recorded (now, or before by a retried or twin
+    delivery of its chunk); raises StaleReceipt when the sale moved since it was read."""
+    before = Decimal(sale.get("returned_amount", 0))
+    items = [
+        dynamo.update(
+            keys.receipt_key(store_id, sale["receipt_id"]),
+            "SET returned_amount = :after",
+            {":after": returned_after, ":before": before},
+            condition="returned_amount = :before",
+        ),
+        dynamo.update(
+            keys.receipt_key(store_id, return_id),
+            "SET applied = :yes",
+            {":yes": True, ":file": file_id, ":row": row},
+            condition="file_id = :file AND file_row = :row AND attribute_not_exists(applied)",
+        ),
+    ]
+    try:
+        _retry_conflicts(items)
+    except dynamo.Cancelled as cancelled:
+        failed = {i for i, reason in enumerate(cancelled.reasons) if reason.get("Code") == "ConditionalCheckFailed"}
+        if 1 in failed:
+            return
+        if 0 in failed:
+            raise StaleReceipt(sale["receipt_id"]) from cancelled
+        raise

@@ -1,0 +1,424 @@
+"""Alarms (to the stack's SNS topic) and the ops dashboard of one stage.
+
+Every alarm's description says what it means and the first thing to do; infra/DEPLOY.md has the
+longer runbook under the same titles. Alarms over the app's own metrics read the names in
+infra/metrics.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from infra import metrics
+
+if TYPE_CHECKING:
+    from infra.stack import AppQueue, LoyaltyStack
+
+FIVE_MINUTES = Duration.minutes(5)
+HOUR = Duration.hours(1)
+RUNBOOK = "Runbook: infra/DEPLOY.md, 'Alarms'."
+TABLE_OPERATIONS = [
+    dynamodb.Operation.GET_ITEM,
+    dynamodb.Operation.BATCH_GET_ITEM,
+    dynamodb.Operation.QUERY,
+    dynamodb.Operation.PUT_ITEM,
+    dynamodb.Operation.UPDATE_ITEM,
+    dynamodb.Operation.DELETE_ITEM,
+    dynamodb.Operation.BATCH_WRITE_ITEM,
+    dynamodb.Operation.TRANSACT_WRITE_ITEMS,
+    dynamodb.Operation.TRANSACT_GET_ITEMS,
+]
+WIDE, HALF, THIRD = 24, 12, 8
+
+
+def app_metric(
+    name: str,
+    *,
+    job: str | None = None,
+    statistic: str = "Sum",
+    period: Duration = FIVE_MINUTES,
+    label: str | None = None,  # dashboards only: a labelled metric makes an alarm a math alarm
+) -> cw.Metric:
+    dimensions = {"service": metrics.SERVICE}
+    if job is not None:
+        dimensions[metrics.JOB_DIMENSION] = job
+    return cw.Metric(
+        namespace=metrics.NAMESPACE,
+        metric_name=name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=period,
+        label=label,
+    )
+
+
+def _short(queue: str) -> str:
+    """`loyalty-ingest` → `ingest`: alarm names already start with the stack's name."""
+    return queue.removeprefix(f"{metrics.SERVICE}-")
+
+
+def total_of(name: str) -> cw.MathExpression:
+    """A metric of the app summed over whatever dimensions it carries (dashboards only: alarms
+    cannot SEARCH)."""
+    expression = f"SUM(SEARCH('Namespace=\"{metrics.NAMESPACE}\" MetricName=\"{name}\"', 'Sum', 3600))"
+    return cw.MathExpression(expression=expression, label=name, period=HOUR, using_metrics={})
+
+
+def lambda_metric(function_name: str, name: str, *, statistic: str = "Sum", label: str | None = None) -> cw.Metric:
+    return cw.Metric(
+        namespace="AWS/Lambda",
+        metric_name=name,
+        dimensions_map={"FunctionName": function_name},
+        statistic=statistic,
+        period=FIVE_MINUTES,
+        label=label,
+    )
+
+
+class Monitoring(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, stack: LoyaltyStack) -> None:
+        super().__init__(scope, construct_id)
+        self.stack = stack
+        self.prefix = f"{stack.stack_name}-"
+        self.alarms: list[cw.Alarm] = []
+        self.action = actions.SnsAction(stack.alarm_topic)
+        self._function_alarms()
+        self._api_alarms()
+        self._table_alarms()
+        for queue in stack.queues.values():
+            self._queue_alarms(queue)
+        self._ingestion_alarms()
+        self._job_alarms()
+        self._alarm(
+            "EventsFailed",
+            app_metric(metrics.EVENTS_FAILED),
+            threshold=1,
+            description="Domain events could not be put on the event bus (the writes themselves "
+            "committed); downstream tools miss them. First response: check the functions' "
+            "logs for 'event publication failed' and the bus's quotas.",
+        )
+        self.dashboard = self._dashboard()
+
+    # --- alarms --------------------------------------------------------------------------------
+
+    def _alarm(
+        self,
+        name: str,
+        metric: cw.IMetric,
+        *,
+        threshold: float,
+        description: str,
+        comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods: int = 1,
+        datapoints_to_alarm: int | None = None,
+        missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
+    ) -> cw.Alarm:
+        alarm = cw.Alarm(
+            self,
+            name,
+            alarm_name=self.prefix + name,
+            alarm_description=f"{description} {RUNBOOK}",
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm,
+            treat_missing_data=missing,
+        )
+        alarm.add_alarm_action(self.action)
+        alarm.add_ok_action(self.action)
+        self.alarms.append(alarm)
+        return alarm
+
+    def _function_alarms(self) -> None:
+        for function in self.stack.handlers.functions:
+            name = self.stack.function(function.logical_id).ref
+            self._alarm(
+                f"{function.logical_id}-Errors",
+                lambda_metric(name, "Errors"),
+                threshold=1,
+                description=f"Function {function.logical_id} ({function.kind} handler "
+                f"{function.name!r}) failed: an exception or a timeout. First response: "
+                "its log group, filtered on ERROR, for the stack trace.",
+            )
+            self._alarm(
+                f"{function.logical_id}-Throttles",
+                lambda_metric(name, "Throttles"),
+                threshold=1,
+                description=f"Lambda refused invocations of {function.logical_id}: the account's "
+                "concurrency is exhausted. First response: the account's ConcurrentExecutions "
+                "and which function spiked.",
+            )
+
+    def _api_alarms(self) -> None:
+        if not self.stack.handlers.logical_ids("api"):
+            return
+        stage = self.stack.stage
+        self._alarm(
+            "Api5xxRate",
+            cw.MathExpression(
+                expression=f"IF(requests >= {stage.api_5xx_min_requests}, 100 * errors / requests, 0)",
+                using_metrics={"errors": self.api_metric("5XXError"), "requests": self.api_metric("Count")},
+                label="5xx (% of requests)",
+                period=FIVE_MINUTES,
+            ),
+            threshold=stage.api_5xx_percent,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            description=f"More than {stage.api_5xx_percent} % of API requests answered 5xx in 2 of 3 five-minute "
+            "periods. First response: APIHandler's log group (ERROR), then DynamoDB throttles and "
+            "the function's Errors/Duration.",
+        )
+
+    def api_metric(self, name: str, statistic: str = "Sum") -> cw.Metric:
+        return cw.Metric(
+            namespace="AWS/ApiGateway",
+            metric_name=name,
+            dimensions_map={"ApiName": self.stack.api_name, "Stage": self.stack.api_stage},
+            statistic=statistic,
+            period=FIVE_MINUTES,
+        )
+
+    def table_metrics(self, index: str | None = None) -> dict[str, cw.Metric]:
+        dimensions = {"TableName": self.stack.table.table_name}
+        if index:
+            dimensions["GlobalSecondaryIndexName"] = index
+        return {
+            key: cw.Metric(
+                namespace="AWS/DynamoDB",
+                metric_name=name,
+                dimensions_map=dimensions,
+                statistic="Sum",
+                period=FIVE_MINUTES,
+            )
+            for key, name in (("reads", "ReadThrottleEvents"), ("writes", "WriteThrottleEvents"))
+        }
+
+    def _table_alarms(self) -> None:
+        indexes = [None] + [i["IndexName"] for i in self.stack.table_definition.get("GlobalSecondaryIndexes", [])]
+        for index in indexes:
+            where = f"index {index}" if index else "the table"
+            self._alarm(
+                f"Table{'-' + index if index else ''}-Throttles",
+                cw.MathExpression(
+                    expression="reads + writes",
+                    using_metrics=self.table_metrics(index),
+                    label=f"throttled requests ({where})",
+                    period=FIVE_MINUTES,
+                ),
+                threshold=1,
+                description=f"DynamoDB throttled requests on {where}: callers got 503 'busy' or retried. "
+                "First response: which partition is hot (CloudWatch Contributor Insights), "
+                "and whether a job or a big sales file runs.",
+            )
+        self._alarm(
+            "Table-SystemErrors",
+            self.stack.table.metric_system_errors_for_operations(operations=TABLE_OPERATIONS, period=FIVE_MINUTES),
+            threshold=1,
+            description="DynamoDB answered 500 (an AWS-side error). The app retries; writes are transactions, "
+            "so nothing is half-done. First response: the AWS Health Dashboard; open a case if it "
+            "persists.",
+        )
+
+    def _queue_alarms(self, queue: AppQueue) -> None:
+        self._alarm(
+            f"{_short(queue.name)}-DeadLetters",
+            queue.dead_letters.metric_approximate_number_of_messages_visible(statistic="Maximum", period=FIVE_MINUTES),
+            threshold=1,
+            description=f"A message of {queue.name} failed every delivery and sits in its DLQ: a sales file or "
+            "chunk that was not processed. First response: read the message and the consumer's "
+            "log, fix the cause, then redrive the DLQ (DEPLOY.md).",
+        )
+        self._alarm(
+            f"{_short(queue.name)}-Lag",
+            queue.queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=FIVE_MINUTES),
+            threshold=self.stack.stage.ingest_lag_seconds,
+            description=f"The oldest message on {queue.name} waited more than "
+            f"{self.stack.stage.ingest_lag_seconds} s: ingestion is behind or stopped. First "
+            "response: is the consumer failing (its Errors), throttled, or missing?",
+        )
+
+    def _ingestion_alarms(self) -> None:
+        stage = self.stack.stage
+        self._alarm(
+            "FilesFailed",
+            app_metric(metrics.FILES_FAILED),
+            threshold=1,
+            description="A sales file failed as a whole (not a CSV, empty, a required column missing, too "
+            "large) and applied nothing. First response: its report under reports/ names "
+            "the reason; tell the store, which uploads a corrected file.",
+        )
+        rows = {
+            "rejected": app_metric(metrics.ROWS_REJECTED, period=HOUR),
+            "applied": app_metric(metrics.ROWS_APPLIED, period=HOUR),
+        }
+        self._alarm(
+            "RejectRatio",
+            cw.MathExpression(
+                expression=f"IF(applied + rejected >= {stage.reject_ratio_min_rows}, "
+                "100 * rejected / (applied + rejected), 0)",
+                using_metrics=rows,
+                label="rejected rows (%)",
+                period=HOUR,
+            ),
+            threshold=stage.reject_ratio_percent,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=f"More than {stage.reject_ratio_percent} % of the sales-file rows of the last hour were "
+            "rejected. First response: the reports' `reasons` (unknown_member after a member "
+            "import? bad_currency from one store's till?).",
+        )
+
+    def _job_alarms(self) -> None:
+        hours = self.stack.stage.heartbeat_hours
+        for schedule in self.stack.handlers.schedules:
+            self._alarm(
+                f"{schedule.logical_id}-Heartbeat",
+                app_metric(metrics.JOB_HEARTBEAT, job=schedule.job, period=HOUR),
+                threshold=1,
+                comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=hours,
+                datapoints_to_alarm=hours,
+                missing=cw.TreatMissingData.BREACHING,
+                description=f"Job {schedule.job!r} ({schedule.logical_id}, {schedule.expression}) has not reported a "
+                f"finished run for {hours} h. First response: its function's Errors and log; run it "
+                "by hand with a scheduled event (DEPLOY.md; jobs are idempotent and resumable).",
+            )
+
+    # --- dashboard -----------------------------------------------------------------------------
+
+    def _dashboard(self) -> cw.Dashboard:
+        stack = self.stack
+        dashboard = cw.Dashboard(
+            self, "Dashboard", dashboard_name=stack.stack_name, default_interval=Duration.hours(24)
+        )
+        dashboard.add_widgets(cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=WIDE, height=6))
+        if stack.handlers.logical_ids("api"):
+            dashboard.add_widgets(
+                cw.GraphWidget(
+                    title="API requests and errors",
+                    width=THIRD,
+                    left=[self.api_metric("Count")],
+                    right=[self.api_metric("4XXError"), self.api_metric("5XXError")],
+                ),
+                cw.GraphWidget(
+                    title="API latency (ms)",
+                    width=THIRD,
+                    left=[
+                        self.api_metric("Latency", statistic=s).with_(label=f"latency {s}")
+                        for s in ("p50", "p90", "p99")
+                    ],
+                ),
+                cw.GraphWidget(
+                    title="API integration latency (ms)",
+                    width=THIRD,
+                    left=[self.api_metric("IntegrationLatency", statistic=s).with_(label=s) for s in ("p50", "p99")],
+                ),
+            )
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Points per hour",
+                width=THIRD,
+                left=[
+                    total_of(name) for name in (metrics.POINTS_EARNED, metrics.POINTS_REDEEMED, metrics.POINTS_EXPIRED)
+                ],
+            ),
+            cw.GraphWidget(
+                title="Sales files per hour (left), longest file in s (right)",
+                width=THIRD,
+                left=[app_metric(metrics.FILES_COMPLETED, period=HOUR), app_metric(metrics.FILES_FAILED, period=HOUR)],
+                right=[app_metric(metrics.FILE_DURATION, statistic="Maximum", period=HOUR)],
+            ),
+            cw.GraphWidget(
+                title="Sales-file rows per hour",
+                width=THIRD,
+                left=[
+                    app_metric(name, period=HOUR)
+                    for name in (metrics.ROWS_APPLIED, metrics.ROWS_REJECTED, metrics.ROWS_DUPLICATE)
+                ],
+            ),
+        )
+        queues = list(stack.queues.values())
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Queue depth",
+                width=THIRD,
+                left=[
+                    q.queue.metric_approximate_number_of_messages_visible(statistic="Maximum", label=q.name)
+                    for q in queues
+                ],
+            ),
+            cw.GraphWidget(
+                title="Age of oldest message (s)",
+                width=THIRD,
+                left=[
+                    q.queue.metric_approximate_age_of_oldest_message(statistic="Maximum", label=q.name) for q in queues
+                ],
+            ),
+            cw.SingleValueWidget(
+                title="Dead letters",
+                width=THIRD,
+                metrics=[
+                    q.dead_letters.metric_approximate_number_of_messages_visible(statistic="Maximum", label=q.name)
+                    for q in queues
+                ],
+            ),
+        )
+        schedules = stack.handlers.schedules
+        if schedules:
+            dashboard.add_widgets(
+                cw.GraphWidget(
+                    title="Job run duration (s, max)",
+                    width=THIRD,
+                    left=[
+                        app_metric(metrics.JOB_DURATION, job=s.job, statistic="Maximum", period=HOUR, label=s.job)
+                        for s in schedules
+                    ],
+                ),
+                cw.GraphWidget(
+                    title="Job invocations' duration (ms, max)",
+                    width=THIRD,
+                    left=[
+                        lambda_metric(stack.function(s.logical_id).ref, "Duration", statistic="Maximum", label=s.name)
+                        for s in schedules
+                    ],
+                ),
+                cw.GraphWidget(
+                    title="Job heartbeats",
+                    width=THIRD,
+                    left=[app_metric(metrics.JOB_HEARTBEAT, job=s.job, period=HOUR, label=s.job) for s in schedules],
+                ),
+            )
+        functions = stack.handlers.functions
+        table = self.table_metrics()
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Function errors",
+                width=THIRD,
+                left=[lambda_metric(stack.function(f.logical_id).ref, "Errors", label=f.logical_id) for f in functions],
+            ),
+            cw.GraphWidget(
+                title="Function throttles",
+                width=THIRD,
+                left=[
+                    lambda_metric(stack.function(f.logical_id).ref, "Throttles", label=f.logical_id) for f in functions
+                ],
+            ),
+            cw.GraphWidget(
+                title="Table: throttles, system errors, events not published",
+                width=THIRD,
+                left=[
+                    table["reads"].with_(label="read throttles"),
+                    table["writes"].with_(label="write throttles"),
+                    stack.table.metric_system_errors_for_operations(operations=TABLE_OPERATIONS, label="system errors"),
+                    app_metric(metrics.EVENTS_FAILED),
+                ],
+            ),
+        )
+        return dashboard

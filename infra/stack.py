@@ -1,0 +1,450 @@
+"""One stage of the loyalty engine: the Chalice app (API, authorizer, jobs, queue consumers) and what
+it runs on (table, sales-file bucket, queues with DLQs, event bus, signing secret), wired from what
+app.py declares (infra/discovery.py), then the alarms and the dashboard (infra/monitoring.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import cast
+
+from aws_cdk import CfnElement, CfnOutput, CfnResource, Duration, Environment, RemovalPolicy, Stack, Tags
+from aws_cdk import Stage as Assembly
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from chalice.cdk import Chalice
+from chalice.utils import to_cfn_resource_name
+from constructs import Construct
+
+from chalicelib.config import Settings
+from chalicelib.ingest import names as prefixes
+from chalicelib.store.schema import table_definition
+from infra import metrics
+from infra.discovery import AppHandlers, Function, SqsConsumer, discover, load_app
+from infra.monitoring import Monitoring
+from infra.nag import acknowledge, lint_ignore
+from infra.stages import APP_NAME, Stage
+from infra.table import index_names, table_from_definition
+
+# What the app does under each prefix of the sales-file bucket (chalicelib/ingest: names.py has the
+# prefixes, objects.py the calls). Multipart: upload_fileobj splits large rejects files.
+OBJECT_ACCESS = {
+    prefixes.INCOMING: ["s3:GetObject"],  # the uploaded file: HEAD, ranged and conditional GETs
+    prefixes.WORK: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],  # a run's parts, deleted at the end
+    prefixes.REPORTS: ["s3:GetObject", "s3:PutObject"],
+    prefixes.REJECTS: ["s3:PutObject", "s3:AbortMultipartUpload"],
+}
+WORK_RETENTION = Duration.days(14)  # parts of a run that never finished
+TTL_ATTRIBUTE = "expires_at"
+# The queue the bucket notifies of new sales files: the name the app and `loyalty dev` use for it.
+INGEST_QUEUE = Settings.model_fields["ingest_queue_name"].default
+MAX_RECEIVE_COUNT = 3  # deliveries before a message goes to the DLQ
+# Lambda's advice: a queue's visibility timeout at least 6 × its consumer's timeout.
+VISIBILITY_FACTOR = 6
+DLQ_RETENTION = Duration.days(14)
+
+
+@dataclass(frozen=True)
+class AppQueue:
+    name: str  # as in `@app.on_sqs_message(queue=...)`
+    queue: sqs.Queue
+    dead_letters: sqs.Queue
+
+
+@contextlib.contextmanager
+def _packaging(workdir: str) -> Iterator[None]:
+    """chalice.cdk packages into ./chalice.out and copies the stage's environment variables (here CDK
+    tokens) into os.environ: keep the first in `workdir`, undo the second."""
+    cwd, environ = os.getcwd(), dict(os.environ)
+    os.chdir(workdir)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+
+
+class LoyaltyStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        stage: Stage,
+        *,
+        source_dir: str,
+        alarm_email: str | None = None,
+        env: Environment | None = None,
+    ) -> None:
+        # The construct id must be the stage: chalice.cdk reads the stage of that name.
+        super().__init__(scope, stage.name, stack_name=f"{APP_NAME}-{stage.name}", env=env)
+        self.stage = stage
+        self.handlers: AppHandlers = discover(load_app(source_dir))
+        removal = RemovalPolicy.RETAIN if stage.retain_data else RemovalPolicy.DESTROY
+        Tags.of(self).add("app", APP_NAME)
+        Tags.of(self).add("stage", stage.name)
+
+        self.table_definition = table_definition(f"{APP_NAME}-{stage.name}")
+        self.table = table_from_definition(
+            self,
+            "Table",
+            self.table_definition,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=stage.deletion_protection,
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            removal_policy=removal,
+        )
+        self.queues = {name: self._queue(name) for name in dict.fromkeys([INGEST_QUEUE, *self.handlers.queues])}
+        self.bucket = self._sales_file_bucket(removal)
+        self.bus = events.EventBus(self, "Bus", event_bus_name=f"{APP_NAME}-{stage.name}")
+        self.bus.archive(
+            "Archive",
+            description="Domain events, for replay to a consumer that missed them",
+            event_pattern=events.EventPattern(account=[self.account]),
+            retention=Duration.days(stage.event_archive_days),
+        )
+        self.signing_secret = self._signing_secret(removal)
+        self.log_groups = {
+            f.logical_id: logs.LogGroup(
+                self,
+                f"{f.logical_id}Logs",
+                log_group_name=f"/aws/lambda/{APP_NAME}-{stage.name}/{f.logical_id}",
+                retention=stage.log_retention,
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            for f in self.handlers.functions
+        }
+        self.role = self._app_role()
+
+        assembly = Assembly.of(self)
+        assert assembly is not None
+        with _packaging(assembly.outdir):
+            self.chalice = Chalice(
+                self, "App", source_dir=os.path.abspath(source_dir), stage_config=self._chalice_config()
+            )
+        for function in self.handlers.functions:
+            self._configure_function(function)
+        for consumer in self.handlers.sqs_consumers:
+            self._wire_consumer(consumer)
+        self._configure_api()
+
+        self.alarm_topic = self._alarm_topic(alarm_email)
+        self.monitoring = Monitoring(self, "Monitoring", stack=self)
+        self._outputs()
+
+    # --- data and messaging -------------------------------------------------------------------
+
+    def _queue(self, name: str) -> AppQueue:
+        physical = f"{name}-{self.stage.name}"
+        dead_letters = sqs.Queue(
+            self,
+            f"{to_cfn_resource_name(name)}DeadLetters",
+            queue_name=f"{physical}-dlq",
+            retention_period=DLQ_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        queue = sqs.Queue(
+            self,
+            f"{to_cfn_resource_name(name)}Queue",
+            queue_name=physical,
+            visibility_timeout=Duration.seconds(VISIBILITY_FACTOR * self.stage.worker_timeout_s),
+            retention_period=Duration.days(4),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=MAX_RECEIVE_COUNT),
+        )
+        return AppQueue(name, queue, dead_letters)
+
+    def _sales_file_bucket(self, removal: RemovalPolicy) -> s3.Bucket:
+        access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # the log delivery cannot write SSE-KMS
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(self.stage.access_logs_retention_days))],
+            removal_policy=removal,
+        )
+        acknowledge(
+            access_logs,
+            "AwsSolutions-S1",
+            "This is the access-log bucket of the sales-file bucket; logging it into itself would loop.",
+        )
+        bucket = s3.Bucket(
+            self,
+            "SalesFiles",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,  # an overwritten or deleted sales file can be recovered
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="sales-files/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="reports", prefix=prefixes.REPORTS, expiration=Duration.days(self.stage.reports_retention_days)
+                ),
+                s3.LifecycleRule(
+                    id="rejects", prefix=prefixes.REJECTS, expiration=Duration.days(self.stage.rejects_retention_days)
+                ),
+                s3.LifecycleRule(id="work", prefix=prefixes.WORK, expiration=WORK_RETENTION),
+                s3.LifecycleRule(
+                    id="old-versions-and-uploads",
+                    noncurrent_version_expiration=Duration.days(self.stage.noncurrent_versions_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                ),
+            ],
+            removal_policy=removal,
+        )
+        bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.SqsDestination(self.queues[INGEST_QUEUE].queue),
+            s3.NotificationKeyFilter(prefix=prefixes.INCOMING),
+        )
+        # The notification is set by CDK's own deploy-time function (one per stack), which uses
+        # AWS's managed basic-execution policy for its logs.
+        handler = next(c for c in self.node.children if c.node.id.startswith("BucketNotificationsHandler"))
+        acknowledge(
+            handler,
+            "AwsSolutions-IAM4",
+            "CDK's BucketNotificationsHandler (runs only at deploy time to set the S3 -> SQS "
+            "notification) writes its logs through AWSLambdaBasicExecutionRole; CDK owns that role.",
+            ["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+        )
+        # W3005 (a DependsOn that a GetAtt already implies): CDK writes both on these two resources.
+        redundant = "CDK's notification resources state the dependency twice; harmless, and not ours to edit"
+        lint_ignore(cast(CfnResource, handler.node.find_child("Resource")), ["W3005"], redundant)
+        notifications = bucket.node.find_child("Notifications").node.default_child
+        lint_ignore(cast(CfnResource, notifications), ["W3005"], redundant)
+        return bucket
+
+    def _signing_secret(self, removal: RemovalPolicy) -> secretsmanager.Secret:
+        secret = secretsmanager.Secret(
+            self,
+            "SigningSecret",
+            description="Signs ledger cursors and keys the hashes of phones and emails (SIGNING_SECRET)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+            removal_policy=removal,
+        )
+        acknowledge(
+            secret,
+            "AwsSolutions-SMG4",
+            "Not rotated on a schedule: the secret keys the stored hashes of phones and emails, so a new "
+            "value orphans every uniqueness record; rotation is a planned migration (DEPLOY.md).",
+        )
+        return secret
+
+    # --- the app's permissions ---------------------------------------------------------------
+
+    def _app_role(self) -> iam.Role:
+        """One execution role for the app's functions (one code package), every statement naming its
+        resources. Inline, so that a function (and its SQS mapping, which Lambda validates against
+        the role) is only created once the permissions exist."""
+        table_arn = self.table.table_arn
+        index_arns = [f"{table_arn}/index/{name}" for name in index_names(self.table_definition)]
+        queue_arns = [q.queue.queue_arn for q in self.queues.values()]
+        consumed = [self.queues[name].queue.queue_arn for name in self.handlers.queues]
+        statements = [
+            iam.PolicyStatement(
+                sid="TableItems",
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                resources=[table_arn],
+            ),
+            iam.PolicyStatement(sid="TableIndexes", actions=["dynamodb:Query"], resources=index_arns),
+            *(
+                iam.PolicyStatement(
+                    sid=f"Objects{prefix.strip('/').capitalize()}",
+                    actions=actions,
+                    resources=[self.bucket.arn_for_objects(f"{prefix}*")],
+                )
+                for prefix, actions in OBJECT_ACCESS.items()
+            ),
+            # Without ListBucket a missing key answers 403, not 404 (HEAD of a file deleted since its
+            # event, a report not written yet); it also lists a run's parts under work/.
+            iam.PolicyStatement(sid="ListSalesFiles", actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]),
+            iam.PolicyStatement(
+                sid="SendToQueues",
+                actions=["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
+                resources=queue_arns,
+            ),
+            iam.PolicyStatement(sid="PublishEvents", actions=["events:PutEvents"], resources=[self.bus.event_bus_arn]),
+            iam.PolicyStatement(
+                sid="ReadSigningSecret",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[self.signing_secret.secret_arn],
+            ),
+            iam.PolicyStatement(
+                sid="WriteLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[group.log_group_arn for group in self.log_groups.values()],
+            ),
+            iam.PolicyStatement(
+                sid="Tracing", actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"]
+            ),
+        ]
+        if consumed:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ConsumeQueues",
+                    actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
+                    resources=consumed,
+                )
+            )
+        role = iam.Role(
+            self,
+            "AppRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of the {APP_NAME} {self.stage.name} functions",
+            inline_policies={"app": iam.PolicyDocument(statements=statements)},
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5",
+            "X-Ray has no resource-level permissions: PutTraceSegments/PutTelemetryRecords need '*'.",
+            ["Resource::*"],
+        )
+        bucket_id = self.get_logical_id(cast(CfnElement, self.bucket.node.default_child))
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5",
+            "Object keys under a prefix are data (store ids, dates, file ids): each grant names the bucket "
+            "and one prefix with only the actions used there (OBJECT_ACCESS), never the bucket's root.",
+            [f"Resource::<{bucket_id}.Arn>/{prefix}*" for prefix in OBJECT_ACCESS],
+        )
+        return role
+
+    # --- the Chalice app -----------------------------------------------------------------------
+
+    def _chalice_config(self) -> dict[str, object]:
+        return {
+            "environment_variables": {
+                "STAGE": self.stage.name,
+                "TABLE_NAME": self.table.table_name,
+                "BUCKET_NAME": self.bucket.bucket_name,
+                "EVENT_BUS_NAME": self.bus.event_bus_name,
+                "INGEST_QUEUE_NAME": self.queues[INGEST_QUEUE].queue.queue_name,
+                # The ARN, never the value: the app reads the secret on first use (chalicelib/config.py).
+                "SIGNING_SECRET_ARN": self.signing_secret.secret_arn,
+                "POWERTOOLS_SERVICE_NAME": metrics.SERVICE,
+                "POWERTOOLS_METRICS_NAMESPACE": metrics.NAMESPACE,
+            },
+            "manage_iam_role": False,
+            "iam_role_arn": self.role.role_arn,
+            "xray": True,
+            # Dependencies in a layer keyed by requirements.txt, the app's code in its own small
+            # package: a code change neither re-downloads the wheels nor re-uploads them.
+            "automatic_layer": True,
+            "tags": {"app": APP_NAME, "stage": self.stage.name},
+        }
+
+    def function(self, logical_id: str) -> CfnResource:
+        """The SAM function that `chalice package` made for a handler (an aws_sam.CfnFunction)."""
+        return self.chalice.get_resource(logical_id)
+
+    def _configure_function(self, function: Function) -> None:
+        stage = self.stage
+        resource = self.function(function.logical_id)
+        memory, timeout = {
+            "api": (stage.api_memory_mb, stage.api_timeout_s),
+            "authorizer": (stage.api_memory_mb, stage.authorizer_timeout_s),
+        }.get(function.kind, (stage.worker_memory_mb, stage.worker_timeout_s))
+        resource.add_property_override("MemorySize", memory)
+        resource.add_property_override("Timeout", timeout)
+        resource.add_property_override(
+            "LoggingConfig",
+            {
+                "LogGroup": self.log_groups[function.logical_id].log_group_name,
+                "LogFormat": "Text",  # powertools already writes one JSON object per line
+            },
+        )
+
+    def _wire_consumer(self, consumer: SqsConsumer) -> None:
+        """The queue of this stack, whatever ARN the decorator's queue name gave Chalice; failed
+        records reported one by one (the handler returns `batchItemFailures`)."""
+        resource = self.function(consumer.logical_id)
+        prefix = f"Events.{consumer.event_name}.Properties."
+        resource.add_property_override(prefix + "Queue", self.queues[consumer.queue].queue.queue_arn)
+        resource.add_property_override(prefix + "FunctionResponseTypes", ["ReportBatchItemFailures"])
+        resource.add_property_override(prefix + "ScalingConfig", {"MaximumConcurrency": self.stage.sqs_max_concurrency})
+
+    def _configure_api(self) -> None:
+        if not self.handlers.logical_ids("api"):
+            return
+        api = self.chalice.get_resource("RestAPI")
+        # Both stages would otherwise be "loyalty": one API name, mixed metrics (ApiName dimension).
+        api.add_property_override("Name", self.api_name)
+        api.add_property_override("DefinitionBody.info.title", self.api_name)
+        api.add_property_override("TracingEnabled", True)
+        api.add_property_override(
+            "MethodSettings",
+            [
+                {
+                    "ResourcePath": "/*",
+                    "HttpMethod": "*",
+                    "ThrottlingRateLimit": self.stage.api_rate_limit,
+                    "ThrottlingBurstLimit": self.stage.api_burst_limit,
+                }
+            ],
+        )
+
+    @property
+    def api_name(self) -> str:
+        return f"{APP_NAME}-{self.stage.name}"
+
+    @property
+    def api_stage(self) -> str:
+        """API Gateway's stage (`api_gateway_stage` of .chalice/config.json): a metric dimension."""
+        return str(self.chalice.get_resource("RestAPI").stage_name)
+
+    # --- alarms' destination and outputs -------------------------------------------------------
+
+    def _alarm_topic(self, alarm_email: str | None) -> sns.Topic:
+        key = kms.Key(
+            self, "AlarmKey", description=f"{APP_NAME} {self.stage.name} alarm notifications", enable_key_rotation=True
+        )
+        # CloudWatch encrypts what it publishes to the topic with this key.
+        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        topic = sns.Topic(
+            self, "Alarms", topic_name=f"{APP_NAME}-{self.stage.name}-alarms", master_key=key, enforce_ssl=True
+        )
+        if alarm_email:
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        return topic
+
+    def _outputs(self) -> None:
+        values = {
+            "TableName": self.table.table_name,
+            "BucketName": self.bucket.bucket_name,
+            "IngestQueueUrl": self.queues[INGEST_QUEUE].queue.queue_url,
+            "IngestDeadLetterQueueUrl": self.queues[INGEST_QUEUE].dead_letters.queue_url,
+            "EventBusName": self.bus.event_bus_name,
+            "SigningSecretArn": self.signing_secret.secret_arn,
+            "AlarmTopicArn": self.alarm_topic.topic_arn,
+            "DashboardName": self.monitoring.dashboard.dashboard_name,
+        }
+        for name, value in values.items():
+            CfnOutput(self, name, value=value)

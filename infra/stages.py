@@ -1,0 +1,102 @@
+"""Everything that differs between the deployed stages, in one place.
+
+The stack's construct id is the stage name: `chalice.cdk.Chalice` reads `.chalice/config.json`'s
+stage of the same name (a stack with any other id would silently get no stage settings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk.aws_logs import RetentionDays
+
+APP_NAME = "loyalty"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    # Data protection: prod keeps its table, bucket and secret when the stack goes, and the table
+    # refuses DeleteTable; dev can be torn down (empty the buckets first).
+    retain_data: bool
+    deletion_protection: bool
+    log_retention: RetentionDays
+    # Lifecycle of the sales-file bucket (days).
+    reports_retention_days: int
+    rejects_retention_days: int
+    noncurrent_versions_days: int
+    access_logs_retention_days: int
+    event_archive_days: int
+    # Lambda sizing by kind of function; timeouts in seconds.
+    api_memory_mb: int
+    worker_memory_mb: int
+    api_timeout_s: int  # API Gateway gives up after 29 s anyway
+    authorizer_timeout_s: int
+    worker_timeout_s: int  # schedules, SQS consumers, pure Lambda functions
+    # At most this many concurrent invocations per SQS consumer: bounds the write rate one big
+    # sales file can put on the table while the API keeps serving.
+    sqs_max_concurrency: int
+    # API Gateway stage throttling (requests/s and burst) for every method.
+    api_rate_limit: int
+    api_burst_limit: int
+    # Alarm thresholds.
+    api_5xx_percent: float  # 5xx answers in % of requests over 5 minutes ...
+    api_5xx_min_requests: int  # ... once at least this many requests came in
+    reject_ratio_percent: float  # rejected rows in % of rows read, per hour
+    reject_ratio_min_rows: int
+    ingest_lag_seconds: int  # age of the oldest message on an ingestion queue
+    heartbeat_hours: int  # a job that has not reported for this long is missing
+
+
+STAGES: dict[str, Stage] = {
+    "dev": Stage(
+        name="dev",
+        retain_data=False,
+        deletion_protection=False,
+        log_retention=RetentionDays.TWO_WEEKS,
+        reports_retention_days=30,
+        rejects_retention_days=14,
+        noncurrent_versions_days=7,
+        access_logs_retention_days=30,
+        event_archive_days=7,
+        api_memory_mb=512,
+        worker_memory_mb=1024,
+        api_timeout_s=29,
+        authorizer_timeout_s=10,
+        worker_timeout_s=900,
+        sqs_max_concurrency=5,
+        api_rate_limit=50,
+        api_burst_limit=100,
+        api_5xx_percent=5.0,
+        api_5xx_min_requests=20,
+        reject_ratio_percent=20.0,
+        reject_ratio_min_rows=50,
+        ingest_lag_seconds=3600,
+        heartbeat_hours=25,
+    ),
+    "prod": Stage(
+        name="prod",
+        retain_data=True,
+        deletion_protection=True,
+        log_retention=RetentionDays.THREE_MONTHS,
+        reports_retention_days=730,
+        rejects_retention_days=90,
+        noncurrent_versions_days=30,
+        access_logs_retention_days=365,
+        event_archive_days=90,
+        api_memory_mb=1024,
+        worker_memory_mb=1769,  # one full vCPU
+        api_timeout_s=29,
+        authorizer_timeout_s=10,
+        worker_timeout_s=900,
+        sqs_max_concurrency=20,
+        api_rate_limit=500,
+        api_burst_limit=1000,
+        api_5xx_percent=1.0,
+        api_5xx_min_requests=50,
+        reject_ratio_percent=5.0,
+        reject_ratio_min_rows=100,
+        ingest_lag_seconds=900,
+        heartbeat_hours=25,
+    ),
+}

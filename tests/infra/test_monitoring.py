@@ -1,0 +1,177 @@
+"""Alarms (each to the SNS topic, each with a first response) and the dashboard."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+from infra import metrics
+from tests.infra.cfn import alarms, alarms_on, getatt, logical_id, of_type, ref
+from tests.infra.conftest import Stack
+
+SERVICE = {"service": "loyalty"}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def topic(stack: Stack) -> dict[str, str]:
+    (name,) = of_type(stack.template, "AWS::SNS::Topic")
+    return ref(name)
+
+
+def test_every_alarm_notifies_the_topic_and_says_what_to_do(stack: Stack) -> None:
+    found = alarms(stack.template)
+    assert found
+    for alarm in found:
+        assert alarm["AlarmActions"] == [topic(stack)], alarm["AlarmName"]
+        assert alarm["OKActions"] == [topic(stack)], alarm["AlarmName"]
+        assert alarm["AlarmName"].startswith(f"loyalty-{stack.stage}-")
+        assert "First response:" in alarm["AlarmDescription"], alarm["AlarmName"]
+
+
+def test_every_function_has_error_and_throttle_alarms(stack: Stack) -> None:
+    functions = of_type(stack.template, "AWS::Serverless::Function")
+    assert functions
+    for name in functions:
+        for metric in ("Errors", "Throttles"):
+            assert alarms_on(stack.template, "AWS/Lambda", metric, {"FunctionName": ref(name)}), (
+                f"{stack.id}: no {metric} alarm for {name}"
+            )
+
+
+def test_api_5xx_rate_is_alarmed(stack: Stack) -> None:
+    if "RestAPI" not in stack.template["Resources"]:
+        pytest.skip("the app has no routes")
+    api = {"ApiName": f"loyalty-{stack.stage}", "Stage": "api"}
+    (alarm,) = alarms_on(stack.template, "AWS/ApiGateway", "5XXError", api)
+    assert alarms_on(stack.template, "AWS/ApiGateway", "Count", api) == [alarm]
+    expression = next(m["Expression"] for m in alarm["Metrics"] if "Expression" in m)
+    assert "100 * errors / requests" in expression
+
+
+def test_table_throttles_and_system_errors_are_alarmed_for_the_table_and_every_index(stack: Stack) -> None:
+    (table,) = of_type(stack.template, "AWS::DynamoDB::Table")
+    indexes = [i["IndexName"] for i in stack.template["Resources"][table]["Properties"]["GlobalSecondaryIndexes"]]
+    extras: list[dict[str, str]] = [{}, *({"GlobalSecondaryIndexName": index} for index in indexes)]
+    for extra in extras:
+        dimensions = {"TableName": ref(table), **extra}
+        for metric in ("ReadThrottleEvents", "WriteThrottleEvents"):
+            assert alarms_on(stack.template, "AWS/DynamoDB", metric, dimensions), f"{metric} {dimensions}"
+    errors = [
+        a
+        for a in alarms(stack.template)
+        if any(
+            m.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "SystemErrors" for m in a.get("Metrics", [])
+        )
+    ]
+    assert len(errors) == 1
+    operations = {
+        d["Value"]
+        for m in errors[0]["Metrics"]
+        if "MetricStat" in m
+        for d in m["MetricStat"]["Metric"]["Dimensions"]
+        if d["Name"] == "Operation"
+    }
+    assert {"TransactWriteItems", "Query", "GetItem", "UpdateItem", "PutItem"} <= operations
+
+
+def test_ingestion_is_alarmed_on_failed_files_reject_ratio_and_lag(stack: Stack) -> None:
+    (failed,) = alarms_on(stack.template, "Loyalty", metrics.FILES_FAILED, SERVICE)
+    assert failed["Threshold"] == 1
+    (ratio,) = alarms_on(stack.template, "Loyalty", metrics.ROWS_REJECTED, SERVICE)
+    assert alarms_on(stack.template, "Loyalty", metrics.ROWS_APPLIED, SERVICE) == [ratio]
+    for queue, properties in of_type(stack.template, "AWS::SQS::Queue").items():
+        if "RedrivePolicy" in properties["Properties"]:  # a queue the app reads
+            dimensions = {"QueueName": getatt(queue, "QueueName")}
+            assert alarms_on(stack.template, "AWS/SQS", "ApproximateAgeOfOldestMessage", dimensions), queue
+
+
+def test_failed_event_publication_is_alarmed(stack: Stack) -> None:
+    (alarm,) = alarms_on(stack.template, "Loyalty", "EventsFailed", SERVICE)
+    assert alarm["Threshold"] == 1
+
+
+def test_every_scheduled_job_has_a_heartbeat_alarm_that_fires_when_it_goes_quiet(stack: Stack) -> None:
+    for schedule in stack.inventory["schedules"]:
+        job = schedule["name"].removeprefix("job_").replace("_", "-")
+        (alarm,) = alarms_on(stack.template, "Loyalty", "JobHeartbeat", {**SERVICE, "job": job})
+        assert alarm["TreatMissingData"] == "breaching"
+        assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["Threshold"] == 1
+        window = alarm["Period"] * alarm["EvaluationPeriods"]
+        assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
+        assert 24 * 3600 < window <= 26 * 3600, "missing for more than a day, with a little slack"
+        assert logical_id(schedule["name"]) in alarm["AlarmDescription"]
+
+
+def test_the_heartbeat_alarms_watch_the_job_names_the_jobs_report(stacks: list[Stack]) -> None:
+    """The jobs emit JobHeartbeat with dimension `job` = their name in chalicelib (`tier-review`);
+    the stack derives it from the schedule handler (`job_tier_review`). Both lists must agree, or
+    an alarm waits for a heartbeat that never comes (or a job runs unwatched)."""
+    jobs = pytest.importorskip("chalicelib.domain.jobs", reason="the app has no jobs module yet")
+    project = next(s for s in stacks if s.app == "project")
+    scheduled = {s["name"].removeprefix("job_").replace("_", "-") for s in project.inventory["schedules"]}
+    assert scheduled == set(jobs.JOB_NAMES)
+
+
+def test_the_dashboard_shows_what_ops_watch(stack: Stack) -> None:
+    (dashboard,) = of_type(stack.template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert dashboard["Properties"]["DashboardName"] == f"loyalty-{stack.stage}"
+    wanted = [
+        "PointsEarned",
+        "PointsRedeemed",
+        "PointsExpired",
+        metrics.FILES_COMPLETED,
+        metrics.FILES_FAILED,
+        metrics.ROWS_APPLIED,
+        metrics.ROWS_REJECTED,
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "Errors",
+        "Throttles",
+        "ReadThrottleEvents",
+        "EventsFailed",
+        "alarm",
+    ]
+    if "RestAPI" in stack.template["Resources"]:
+        wanted += ["Latency", "5XXError", "4XXError"]
+    if stack.inventory["schedules"]:
+        wanted += ["JobDuration", "JobHeartbeat"]
+    missing = [w for w in wanted if not re.search(rf"\b{w}\b", body)]
+    assert not missing, f"{stack.id}: the dashboard lacks {missing}"
+
+
+def emitted_metric_names() -> set[str]:
+    """Metric names the app's code passes to powertools (`add_metric(name="...")`)."""
+    pattern = re.compile(r"add_metric\(\s*name\s*=\s*[\"'](\w+)[\"']")
+    return {name for path in (ROOT / "chalicelib").rglob("*.py") for name in pattern.findall(path.read_text())}
+
+
+def test_every_metric_an_alarm_waits_for_is_one_the_app_emits() -> None:
+    """An alarm on a name nothing emits never fires (or, for the heartbeat, always does)."""
+    alarmed = {
+        metrics.FILES_FAILED,
+        metrics.ROWS_REJECTED,
+        metrics.ROWS_APPLIED,
+        metrics.EVENTS_FAILED,
+        metrics.JOB_HEARTBEAT,
+    }
+    assert alarmed - emitted_metric_names() == set(), "rename in infra/metrics.py or emit them in chalicelib"
+
+
+def test_every_metric_on_the_dashboard_is_one_the_app_emits() -> None:
+    shown = {
+        metrics.POINTS_EARNED,
+        metrics.POINTS_REDEEMED,
+        metrics.POINTS_EXPIRED,
+        metrics.FILES_COMPLETED,
+        metrics.FILE_DURATION,
+        metrics.ROWS_DUPLICATE,
+        metrics.JOB_DURATION,
+    }
+    missing = shown - emitted_metric_names()
+    if missing:  # an empty graph, not a silent alarm: worth a warning, not a red build
+        warnings.warn(f"the dashboard shows metrics nothing emits yet: {sorted(missing)}", stacklevel=1)

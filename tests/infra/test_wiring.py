@@ -1,0 +1,167 @@
+"""The Chalice app's handlers are wired to this stack's resources: every `@app.schedule` has its
+rule, every `@app.on_sqs_message` reads this stack's queue (partial batch failures on), the bucket
+notifies the ingest queue, and every function runs with the stack's settings.
+
+Expectations come from the app objects (tests/infra/synth.py: app_inventory), so handlers added to
+app.py later are covered without touching these tests; the fixture app has one of each kind.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.infra.cfn import getatt, logical_id, of_type, ref
+from tests.infra.conftest import Stack
+
+INGEST_QUEUE = "loyalty-ingest"
+
+
+def function(stack: Stack, handler: str) -> dict:
+    resource = stack.template["Resources"].get(logical_id(handler))
+    assert resource is not None, f"{stack.id}: no function {logical_id(handler)} for handler {handler!r}"
+    assert resource["Type"] == "AWS::Serverless::Function"
+    return resource["Properties"]
+
+
+def queue_named(stack: Stack, name: str) -> str:
+    found = [
+        n for n, q in of_type(stack.template, "AWS::SQS::Queue").items() if q["Properties"].get("QueueName") == name
+    ]
+    assert len(found) == 1, f"{stack.id}: queue {name} missing"
+    return found[0]
+
+
+def test_the_fixture_app_exercises_every_kind_of_handler(stacks: list[Stack]) -> None:
+    fixture = next(s for s in stacks if s.app == "fixture")
+    inventory = fixture.inventory
+    assert len(inventory["schedules"]) >= 2 and len(inventory["sqs_consumers"]) >= 2
+    assert inventory["lambda_functions"] and inventory["authorizers"] and inventory["routes"]
+
+
+def test_every_schedule_has_its_schedule_event(stack: Stack) -> None:
+    for schedule in stack.inventory["schedules"]:
+        events = function(stack, schedule["name"]).get("Events", {})
+        kinds = [(e["Type"], e["Properties"].get("Schedule")) for e in events.values()]
+        assert ("Schedule", schedule["expression"]) in kinds, f"{stack.id}: {schedule['name']} is never scheduled"
+
+
+@pytest.mark.slow
+def test_every_schedule_becomes_an_enabled_rule_that_may_invoke_its_function(
+    stacks: list[Stack], expanded: dict[str, Path]
+) -> None:
+    for stack in stacks:
+        template = json.loads(expanded[stack.id].read_text())
+        rules = of_type(template, "AWS::Events::Rule")
+        permissions = [p["Properties"] for p in of_type(template, "AWS::Lambda::Permission").values()]
+        for schedule in stack.inventory["schedules"]:
+            target = getatt(logical_id(schedule["name"]))
+            matching = [
+                name
+                for name, rule in rules.items()
+                if rule["Properties"]["ScheduleExpression"] == schedule["expression"]
+                and rule["Properties"].get("State", "ENABLED") == "ENABLED"
+                and any(t["Arn"] == target for t in rule["Properties"]["Targets"])
+            ]
+            assert len(matching) == 1, f"{stack.id}: no rule runs {schedule['name']}"
+            assert any(
+                p["Principal"] == "events.amazonaws.com" and p["SourceArn"] == getatt(matching[0]) for p in permissions
+            ), f"{stack.id}: EventBridge may not invoke {schedule['name']}"
+
+
+def test_every_sqs_consumer_reads_this_stacks_queue_with_partial_batch_failures(stack: Stack) -> None:
+    for consumer in stack.inventory["sqs_consumers"]:
+        properties = function(stack, consumer["name"])
+        event = properties["Events"][f"{logical_id(consumer['name'])}SqsEventSource"]["Properties"]
+        queue = queue_named(stack, f"{consumer['queue']}-{stack.stage}")
+        assert event["Queue"] == getatt(queue), f"{stack.id}: {consumer['name']} reads {event['Queue']}"
+        assert "ReportBatchItemFailures" in event.get("FunctionResponseTypes", [])
+        # Lambda refuses a mapping whose queue hides messages for less than the function may run.
+        visibility = stack.template["Resources"][queue]["Properties"]["VisibilityTimeout"]
+        assert visibility >= 6 * properties["Timeout"]
+
+
+def test_the_bucket_notifies_the_ingest_queue_of_new_sales_files(stack: Stack) -> None:
+    ingest = queue_named(stack, f"{INGEST_QUEUE}-{stack.stage}")
+    (notification,) = of_type(stack.template, "Custom::S3BucketNotifications").values()
+    (rule,) = notification["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert rule["QueueArn"] == getatt(ingest)
+    assert rule["Events"] == ["s3:ObjectCreated:*"]
+    assert rule["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "incoming/"}]
+    bucket = notification["Properties"]["BucketName"]
+    (policy,) = [
+        p["Properties"]
+        for p in of_type(stack.template, "AWS::SQS::QueuePolicy").values()
+        if ref(ingest) in p["Properties"]["Queues"]
+    ]
+    allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert any(
+        s["Principal"] == {"Service": "s3.amazonaws.com"}
+        and "sqs:SendMessage" in s["Action"]
+        and s["Condition"]["ArnLike"]["aws:SourceArn"] == getatt(bucket["Ref"])
+        for s in allows
+    )
+
+
+def test_every_function_gets_the_stacks_resources_and_the_secret_by_arn(stack: Stack) -> None:
+    resources = stack.template["Resources"]
+    (secret,) = of_type(stack.template, "AWS::SecretsManager::Secret")
+    (table,) = of_type(stack.template, "AWS::DynamoDB::Table")
+    (bus,) = of_type(stack.template, "AWS::Events::EventBus")
+    bucket = next(n for n in of_type(stack.template, "AWS::S3::Bucket") if n.startswith("SalesFiles"))
+    for name, fn in of_type(stack.template, "AWS::Serverless::Function").items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert env["STAGE"] == stack.stage
+        assert env["TABLE_NAME"] == ref(table)
+        assert env["BUCKET_NAME"] == ref(bucket)
+        assert env["EVENT_BUS_NAME"] == ref(bus)
+        assert env["INGEST_QUEUE_NAME"] == getatt(queue_named(stack, f"{INGEST_QUEUE}-{stack.stage}"), "QueueName")
+        assert env["SIGNING_SECRET_ARN"] == ref(secret)  # Ref of a secret is its ARN
+        assert "SIGNING_SECRET" not in env, f"{name}: the secret's value must not sit in the function's config"
+        assert env["POWERTOOLS_SERVICE_NAME"] == "loyalty" and env["POWERTOOLS_METRICS_NAMESPACE"] == "Loyalty"
+        role = fn["Properties"]["Role"]
+        assert role == getatt(role["Fn::GetAtt"][0]) and resources[role["Fn::GetAtt"][0]]["Type"] == "AWS::IAM::Role"
+
+
+def test_every_function_logs_to_its_own_log_group_with_a_retention(stack: Stack) -> None:
+    resources = stack.template["Resources"]
+    seen = set()
+    for name, fn in of_type(stack.template, "AWS::Serverless::Function").items():
+        group = fn["Properties"]["LoggingConfig"]["LogGroup"]
+        assert set(group) == {"Ref"}, f"{name} logs to {group}, not to a log group of this stack"
+        assert resources[group["Ref"]]["Type"] == "AWS::Logs::LogGroup"
+        assert resources[group["Ref"]]["Properties"]["RetentionInDays"] > 0
+        assert group["Ref"] not in seen
+        seen.add(group["Ref"])
+        assert fn["Properties"]["Tracing"] == "Active"
+
+
+def test_every_route_authorizer_is_a_custom_authorizer_in_the_deployed_api(stack: Stack) -> None:
+    """Chalice names a route's security scheme after its authorizer function, and `api_key` is also
+    the scheme of `api_key_required=True`: an authorizer called `api_key` is silently replaced by an
+    API Gateway API-key check (every call with a bearer token then gets 403 on AWS, never locally)."""
+    api = stack.template["Resources"].get("RestAPI")
+    if api is None:
+        pytest.skip("the app has no routes")
+    schemes = api["Properties"]["DefinitionBody"].get("securityDefinitions", {})
+    used = {m["authorizer"] for methods in stack.inventory["routes"].values() for m in methods.values()} - {None}
+    for name in used:
+        scheme = schemes.get(name, {})
+        assert scheme.get("x-amazon-apigateway-authtype") == "custom", (
+            f"{stack.id}: routes use authorizer {name!r}, but the API's scheme {name!r} is {scheme}; "
+            "rename the authorizer function (the name `api_key` is taken by Chalice)"
+        )
+        uri = json.dumps(scheme["x-amazon-apigateway-authorizer"]["authorizerUri"])
+        assert logical_id(name) in uri
+
+
+def test_the_api_is_named_per_stage_and_throttled(stack: Stack) -> None:
+    api = stack.template["Resources"].get("RestAPI")
+    if api is None:
+        pytest.skip("the app has no routes")
+    properties = api["Properties"]
+    assert properties["Name"] == properties["DefinitionBody"]["info"]["title"] == f"loyalty-{stack.stage}"
+    (settings,) = properties["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] >= settings["ThrottlingRateLimit"]
