@@ -178,8 +178,8 @@ def test_queue_messages_that_are_not_ours_are_ignored(ingest: Harness) -> None: 
 
 
 def test_a_file_replaced_while_its_chunks_run_fails_with_file_replaced(
-    ingest: Harness,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    ingest: Harness,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(ingest_service, "ROWS_PER_CHUNK", 2)
     enrol("m1")
