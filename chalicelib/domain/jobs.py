@@ -246,6 +246,20 @@ def release_pending(program: Program, member: Member, as_of: date) -> MemberChan
         if lot.release_on > as_of:
             continue
         after.pending.remove(lot)
+        if lot.month < month_key(as_of):
+            # Released after its lot month ended (the job was idle for a long time): the points
+            # lapse now, as a late order's do; the month's own expiry may have run long ago.
+            change.entries.append(
+                LedgerEntry(
+                    "release",
+                    lot.entry_id,
+                    -lot.points,
+                    _start_of(lot.release_on, program),
+                    {"points": lot.points, "lot_month": lot.month, "lapsed": True},
+                )
+            )
+            change.emit("points.expired", points=lot.points, lot_month=lot.month, ref=lot.entry_id)
+            continue
         after.wallet.credit(lot.points, lot.month)
         change.entries.append(
             LedgerEntry(

@@ -4,6 +4,7 @@ answer a replayed client id from its stored entry, publish events after the comm
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import random
 import secrets
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import clock, events
+from chalicelib.config import settings
 from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, LoyaltyError, MemberNotFound
 from chalicelib.domain.model import Member, MemberChange
 from chalicelib.observability import logger
@@ -27,9 +29,11 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 def fingerprint(body: dict[str, Any]) -> str:
-    """A digest of what the client sent (not of defaults we filled in) to tell replays from reuse."""
+    """A digest of what the client sent (not of defaults we filled in) to tell replays from reuse.
+    Keyed with the signing secret: an enrolment body holds contact data, which an erased member's
+    kept ledger must not let anyone confirm by guessing."""
     canonical = json.dumps(codec.jsonable(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(settings().signing_secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def new_coupon_code() -> str:
