@@ -246,29 +246,16 @@ def release_pending(program: Program, member: Member, as_of: date) -> MemberChan
         if lot.release_on > as_of:
             continue
         after.pending.remove(lot)
-        if lot.month < month_key(as_of):
-            # Released after its lot month ended (the job was idle for a long time): the points
-            # lapse now, as a late order's do; the month's own expiry may have run long ago.
-            change.entries.append(
-                LedgerEntry(
-                    "release",
-                    lot.entry_id,
-                    -lot.points,
-                    _start_of(lot.release_on, program),
-                    {"points": lot.points, "lot_month": lot.month, "lapsed": True},
-                )
-            )
-            change.emit("points.expired", points=lot.points, lot_month=lot.month, ref=lot.entry_id)
-            continue
-        after.wallet.credit(lot.points, lot.month)
-        change.entries.append(
-            LedgerEntry(
-                "release",
-                lot.entry_id,
-                0,
-                _start_of(lot.release_on, program),
-                {"points": lot.points, "lot_month": lot.month},
-            )
-        )
-        change.emit("points.released", points=lot.points, ref=lot.entry_id, lot_month=lot.month)
+        # Released after its lot month ended (the job was idle for a long time), the points lapse
+        # at once, as a late order's do: the month's own expiry may have run long ago.
+        lapsed = lot.month < month_key(as_of)
+        if not lapsed:
+            after.wallet.credit(lot.points, lot.month)
+        details: dict[str, object] = {"points": lot.points, "lot_month": lot.month}
+        if lapsed:
+            details["lapsed"] = True
+        start = _start_of(lot.release_on, program)
+        change.entries.append(LedgerEntry("release", lot.entry_id, -lot.points if lapsed else 0, start, details))
+        event = "points.expired" if lapsed else "points.released"
+        change.emit(event, points=lot.points, lot_month=lot.month, ref=lot.entry_id)
     return change
