@@ -25,6 +25,11 @@ ROWS_APPLIED = "IngestRowsApplied"
 ROWS_REJECTED = "IngestRowsRejected"
 ROWS_DUPLICATE = "IngestRowsDuplicate"
 
+# The KPI roll-up of the table's stream (chalicelib/services/kpis.py, Count, per batch): records
+# whose counts were added, and records an earlier delivery had already counted (retries, re-reads).
+KPI_RECORDS_COUNTED = "KpiRecordsCounted"
+KPI_RECORDS_DUPLICATE = "KpiRecordsDuplicate"
+
 # Domain events that could not be put on the bus (chalicelib/events.py).
 EVENTS_FAILED = "EventsFailed"
 

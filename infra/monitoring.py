@@ -18,7 +18,7 @@ from constructs import Construct
 from infra import metrics
 
 if TYPE_CHECKING:
-    from infra.stack import AppQueue, LoyaltyStack
+    from infra.stack import AppQueue, AppStream, LoyaltyStack
 
 FIVE_MINUTES = Duration.minutes(5)
 HOUR = Duration.hours(1)
@@ -93,6 +93,8 @@ class Monitoring(Construct):
         self._table_alarms()
         for queue in stack.queues.values():
             self._queue_alarms(queue)
+        for stream in stack.streams:
+            self._stream_alarms(stream)
         self._ingestion_alarms()
         self._job_alarms()
         self._alarm(
@@ -139,12 +141,18 @@ class Monitoring(Construct):
     def _function_alarms(self) -> None:
         for function in self.stack.handlers.functions:
             name = self.stack.function(function.logical_id).ref
+            retried = (
+                " Its batch is split and retried; records that keep failing are skipped to its "
+                "on-failure queue (alarm FailedBatches)."
+                if function.kind == "stream"
+                else ""
+            )
             self._alarm(
                 f"{function.logical_id}-Errors",
                 lambda_metric(name, "Errors"),
                 threshold=1,
                 description=f"Function {function.logical_id} ({function.kind} handler "
-                f"{function.name!r}) failed: an exception or a timeout. First response: "
+                f"{function.name!r}) failed: an exception or a timeout.{retried} First response: "
                 "its log group, filtered on ERROR, for the stack trace.",
             )
             self._alarm(
@@ -243,6 +251,30 @@ class Monitoring(Construct):
             description=f"The oldest message on {queue.name} waited more than "
             f"{self.stack.stage.ingest_lag_seconds} s: ingestion is behind or stopped. First "
             "response: is the consumer failing (its Errors), throttled, or missing?",
+        )
+
+    def _stream_alarms(self, stream: AppStream) -> None:
+        consumer = stream.consumer
+        function_name = self.stack.function(consumer.logical_id).ref
+        lag = self.stack.stage.stream_lag_seconds
+        self._alarm(
+            f"{consumer.logical_id}-Lag",
+            lambda_metric(function_name, "IteratorAge", statistic="Maximum"),
+            threshold=lag * 1000,  # IteratorAge is in milliseconds
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=f"{consumer.logical_id} ({consumer.name!r}) read a table-stream record more than {lag} s "
+            "after it was written: what it maintains (kpi_rollup: the KPI day rows) is behind. Records older than "
+            f"{stream.max_record_age_s // 3600} h are skipped to its on-failure queue. First response: its Errors "
+            "(a batch failing again and again) and Duration, then table throttles.",
+        )
+        self._alarm(
+            f"{consumer.logical_id}-FailedBatches",
+            stream.failures.metric_approximate_number_of_messages_visible(statistic="Maximum", period=FIVE_MINUTES),
+            threshold=1,
+            description=f"{consumer.logical_id} ({consumer.name!r}) skipped table-stream records: a batch failed "
+            "every retry or grew too old. The message names the shard and sequence range, not the "
+            "records. First response: the function's log for the cause, fix it, then re-read the "
+            "range from the stream within 24 h of the writes, or rebuild the affected KPI days (DEPLOY.md).",
         )
 
     def _ingestion_alarms(self) -> None:
@@ -365,11 +397,58 @@ class Monitoring(Construct):
                 title="Dead letters",
                 width=THIRD,
                 metrics=[
-                    q.dead_letters.metric_approximate_number_of_messages_visible(statistic="Maximum", label=q.name)
-                    for q in queues
+                    *(
+                        q.dead_letters.metric_approximate_number_of_messages_visible(statistic="Maximum", label=q.name)
+                        for q in queues
+                    ),
+                    *(
+                        s.failures.metric_approximate_number_of_messages_visible(
+                            statistic="Maximum", label=f"{s.consumer.name} (skipped batches)"
+                        )
+                        for s in stack.streams
+                    ),
                 ],
             ),
         )
+        if stack.streams:
+            functions_of = {s.consumer.name: stack.function(s.consumer.logical_id).ref for s in stack.streams}
+            dashboard.add_widgets(
+                cw.GraphWidget(
+                    title="Table stream: age of the last record read (ms, max)",
+                    width=THIRD,
+                    left=[
+                        lambda_metric(fn, "IteratorAge", statistic="Maximum", label=name)
+                        for name, fn in functions_of.items()
+                    ],
+                    left_annotations=[
+                        cw.HorizontalAnnotation(value=stack.stage.stream_lag_seconds * 1000, label="alarm")
+                    ],
+                ),
+                cw.GraphWidget(
+                    title="Table stream: batch duration (ms, max)",
+                    width=THIRD,
+                    left=[
+                        lambda_metric(fn, "Duration", statistic="Maximum", label=name)
+                        for name, fn in functions_of.items()
+                    ],
+                ),
+                cw.GraphWidget(
+                    title="Table stream: invocations and errors (left), KPI records (right)",
+                    width=THIRD,
+                    left=[
+                        metric
+                        for name, fn in functions_of.items()
+                        for metric in (
+                            lambda_metric(fn, "Invocations", label=f"{name} invocations"),
+                            lambda_metric(fn, "Errors", label=f"{name} errors"),
+                        )
+                    ],
+                    right=[
+                        app_metric(metrics.KPI_RECORDS_COUNTED, label="KPI records counted"),
+                        app_metric(metrics.KPI_RECORDS_DUPLICATE, label="KPI records already counted"),
+                    ],
+                ),
+            )
         schedules = stack.handlers.schedules
         if schedules:
             dashboard.add_widgets(

@@ -1,6 +1,7 @@
-"""One stage of the loyalty engine: the Chalice app (API, authorizer, jobs, queue consumers) and what
-it runs on (table, sales-file bucket, queues with DLQs, event bus, signing secret), wired from what
-app.py declares (infra/discovery.py), then the alarms and the dashboard (infra/monitoring.py).
+"""One stage of the loyalty engine: the Chalice app (API, authorizer, jobs, queue consumers, table-stream
+consumers) and what it runs on (table and its stream, sales-file bucket, queues with DLQs, event bus,
+signing secret), wired from what app.py declares (infra/discovery.py), then the alarms and the
+dashboard (infra/monitoring.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from chalicelib.config import Settings
 from chalicelib.ingest import names as prefixes
 from chalicelib.store.schema import table_definition
 from infra import metrics
-from infra.discovery import AppHandlers, Function, SqsConsumer, discover, load_app
+from infra.discovery import AppHandlers, Function, SqsConsumer, StreamConsumer, discover, load_app
 from infra.monitoring import Monitoring
 from infra.nag import acknowledge, lint_ignore
 from infra.stages import APP_NAME, Stage
@@ -54,6 +55,15 @@ MAX_RECEIVE_COUNT = 3  # deliveries before a message goes to the DLQ
 # Lambda's advice: a queue's visibility timeout at least 6 × its consumer's timeout.
 VISIBILITY_FACTOR = 6
 DLQ_RETENTION = Duration.days(14)
+# Consumers of the table's stream (`@app.on_dynamodb_record`; the handler raises when a record fails,
+# and every record is idempotent, so a retried batch is safe). A failing batch is split in halves and
+# retried, so one bad record holds its shard back for a few attempts, not for the stream's 24 h;
+# what still fails, or waits longer than STREAM_MAX_RECORD_AGE_S, is skipped and described (shard
+# and sequence numbers, not the records) on the consumer's on-failure queue. The record age stays
+# well under the stream's 24 h retention, so a skipped range can still be read again (DEPLOY.md).
+STREAM_MAX_RETRIES = 10
+STREAM_MAX_RECORD_AGE_S = 6 * 3600
+STREAM_PARALLELIZATION = 1  # one batch at a time per shard: an item's changes arrive in order
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,13 @@ class AppQueue:
     name: str  # as in `@app.on_sqs_message(queue=...)`
     queue: sqs.Queue
     dead_letters: sqs.Queue
+
+
+@dataclass(frozen=True)
+class AppStream:
+    consumer: StreamConsumer  # an `@app.on_dynamodb_record` handler, fed by the table's stream
+    failures: sqs.Queue  # its on-failure destination: the batches it skipped
+    max_record_age_s: int = STREAM_MAX_RECORD_AGE_S  # older records are skipped too
 
 
 @contextlib.contextmanager
@@ -108,6 +125,7 @@ class LoyaltyStack(Stack):
             removal_policy=removal,
         )
         self.queues = {name: self._queue(name) for name in dict.fromkeys([INGEST_QUEUE, *self.handlers.queues])}
+        self.streams = [AppStream(c, self._stream_failures(c)) for c in self.handlers.stream_consumers]
         self.bucket = self._sales_file_bucket(removal)
         self.bus = events.EventBus(self, "Bus", event_bus_name=f"{APP_NAME}-{stage.name}")
         self.bus.archive(
@@ -139,6 +157,8 @@ class LoyaltyStack(Stack):
             self._configure_function(function)
         for consumer in self.handlers.sqs_consumers:
             self._wire_consumer(consumer)
+        for stream in self.streams:
+            self._wire_stream_consumer(stream)
         self._configure_api()
 
         self.alarm_topic = self._alarm_topic(alarm_email)
@@ -168,6 +188,36 @@ class LoyaltyStack(Stack):
             dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=MAX_RECEIVE_COUNT),
         )
         return AppQueue(name, queue, dead_letters)
+
+    def _stream_failures(self, consumer: StreamConsumer) -> sqs.Queue:
+        """The on-failure destination of a stream consumer, kept and encrypted like the DLQs."""
+        queue = sqs.Queue(
+            self,
+            f"{consumer.logical_id}Failures",
+            queue_name=f"{APP_NAME}-{consumer.name.replace('_', '-')}-{self.stage.name}-dlq",
+            retention_period=DLQ_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself a dead-letter queue: the on-failure destination of the table-stream "
+            "mapping of " + consumer.logical_id + " (cdk-nag only recognizes DLQs of other SQS queues); "
+            "nothing consumes it, an alarm watches it.",
+        )
+        return queue
+
+    @property
+    def table_stream_arn(self) -> str:
+        arn = self.table.table_stream_arn
+        if arn is None:
+            names = ", ".join(stream.consumer.name for stream in self.streams)
+            raise ValueError(
+                f"app.py reads the table's stream ({names}), but table_definition() enables no "
+                "StreamSpecification: add one there (chalicelib/store/schema.py)"
+            )
+        return arn
 
     def _sales_file_bucket(self, removal: RemovalPolicy) -> s3.Bucket:
         access_logs = s3.Bucket(
@@ -314,6 +364,24 @@ class LoyaltyStack(Stack):
                     resources=consumed,
                 )
             )
+        if self.streams:
+            statements += [
+                # What Lambda's poller calls with the function's role for a mapping that names the
+                # stream. Not dynamodb:ListStreams: IAM evaluates it on '*' only (no resource-level
+                # permission), so granting it on the stream would grant nothing, and the mapping
+                # does not list streams.
+                iam.PolicyStatement(
+                    sid="ReadTableStream",
+                    actions=["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+                    resources=[self.table_stream_arn],
+                ),
+                # Lambda sends a skipped batch's description to the on-failure queue as the function.
+                iam.PolicyStatement(
+                    sid="SendStreamFailures",
+                    actions=["sqs:SendMessage"],
+                    resources=[stream.failures.queue_arn for stream in self.streams],
+                ),
+            ]
         role = iam.Role(
             self,
             "AppRole",
@@ -391,6 +459,24 @@ class LoyaltyStack(Stack):
         resource.add_property_override(prefix + "FunctionResponseTypes", ["ReportBatchItemFailures"])
         resource.add_property_override(prefix + "ScalingConfig", {"MaximumConcurrency": self.stage.sqs_max_concurrency})
 
+    def _wire_stream_consumer(self, stream: AppStream) -> None:
+        """This stack's table stream, whatever placeholder ARN the decorator holds; failing batches
+        bisected and retried a bounded number of times, then skipped to the on-failure queue."""
+        resource = self.function(stream.consumer.logical_id)
+        prefix = f"Events.{stream.consumer.event_name}.Properties."
+        overrides: dict[str, object] = {
+            "Stream": self.table_stream_arn,
+            "BisectBatchOnFunctionError": True,
+            "MaximumRetryAttempts": STREAM_MAX_RETRIES,
+            "MaximumRecordAgeInSeconds": stream.max_record_age_s,
+            "ParallelizationFactor": STREAM_PARALLELIZATION,
+            # No `Type`: SAM would only use it to add a policy to a role it made; the stack's role
+            # grants the send itself (SendStreamFailures).
+            "DestinationConfig": {"OnFailure": {"Destination": stream.failures.queue_arn}},
+        }
+        for name, value in overrides.items():
+            resource.add_property_override(prefix + name, value)
+
     def _configure_api(self) -> None:
         if not self.handlers.logical_ids("api"):
             return
@@ -446,5 +532,7 @@ class LoyaltyStack(Stack):
             "AlarmTopicArn": self.alarm_topic.topic_arn,
             "DashboardName": self.monitoring.dashboard.dashboard_name,
         }
+        for stream in self.streams:
+            values[f"{stream.consumer.logical_id}FailureQueueUrl"] = stream.failures.queue_url
         for name, value in values.items():
             CfnOutput(self, name, value=value)

@@ -45,6 +45,7 @@ class Stage:
     reject_ratio_percent: float  # rejected rows in % of rows read, per hour
     reject_ratio_min_rows: int
     ingest_lag_seconds: int  # age of the oldest message on an ingestion queue
+    stream_lag_seconds: int  # age of the last record a table-stream consumer read (IteratorAge)
     heartbeat_hours: int  # a job that has not reported for this long is missing
 
 
@@ -72,6 +73,7 @@ STAGES: dict[str, Stage] = {
         reject_ratio_percent=20.0,
         reject_ratio_min_rows=50,
         ingest_lag_seconds=3600,
+        stream_lag_seconds=3600,
         heartbeat_hours=25,
     ),
     "prod": Stage(
@@ -97,6 +99,7 @@ STAGES: dict[str, Stage] = {
         reject_ratio_percent=5.0,
         reject_ratio_min_rows=100,
         ingest_lag_seconds=900,
+        stream_lag_seconds=900,
         heartbeat_hours=25,
     ),
 }

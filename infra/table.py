@@ -13,6 +13,12 @@ _TYPES = {
     "N": dynamodb.AttributeType.NUMBER,
     "B": dynamodb.AttributeType.BINARY,
 }
+_STREAM_VIEWS = {
+    "NEW_IMAGE": dynamodb.StreamViewType.NEW_IMAGE,
+    "OLD_IMAGE": dynamodb.StreamViewType.OLD_IMAGE,
+    "NEW_AND_OLD_IMAGES": dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+    "KEYS_ONLY": dynamodb.StreamViewType.KEYS_ONLY,
+}
 _PROJECTIONS = {
     "ALL": dynamodb.ProjectionType.ALL,
     "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY,
@@ -25,12 +31,26 @@ def index_names(definition: dict[str, Any]) -> list[str]:
     return [index["IndexName"] for index in indexes]
 
 
+def stream_view(definition: dict[str, Any]) -> dynamodb.StreamViewType | None:
+    """The view of the table's stream that the definition asks for (None: no stream)."""
+    spec = definition.get("StreamSpecification") or {}
+    if not spec.get("StreamEnabled", False):
+        return None
+    view = spec.get("StreamViewType")
+    if view not in _STREAM_VIEWS:
+        raise ValueError(f"table_definition() asks for a stream with the unknown view {view!r}")
+    return _STREAM_VIEWS[view]
+
+
 def table_from_definition(
     scope: Construct, construct_id: str, definition: dict[str, Any], **props: Any
 ) -> dynamodb.Table:
-    """`props` are the deployment's own settings (billing, recovery, TTL, protection, stream)."""
+    """`props` are the deployment's own settings (recovery, TTL, protection, removal); what the app
+    relies on (keys, indexes, billing, stream) comes from the definition only."""
     if definition.get("BillingMode", "PAY_PER_REQUEST") != "PAY_PER_REQUEST":
         raise ValueError("infra/ deploys the table on demand; table_definition() asks otherwise")
+    if "stream" in props:
+        raise ValueError("the table's stream comes from table_definition()'s StreamSpecification, not from infra/")
     types = {a["AttributeName"]: _TYPES[a["AttributeType"]] for a in definition["AttributeDefinitions"]}
     partition_key, sort_key = _keys(definition["KeySchema"], types)
     table = dynamodb.Table(
@@ -39,6 +59,7 @@ def table_from_definition(
         partition_key=partition_key,
         sort_key=sort_key,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        stream=stream_view(definition),
         **props,
     )
     for index in definition.get("LocalSecondaryIndexes", []):

@@ -47,9 +47,9 @@ class Synthesis:
 def app_inventory(app: Any) -> dict[str, Any]:
     """What the Chalice app object declares, read here independently of infra/discovery.py (so a
     bug there cannot hide from the tests)."""
-    from chalice.app import ScheduledEventConfig, SQSEventConfig
+    from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
 
-    schedules, consumers, others = [], [], []
+    schedules, consumers, streams, others = [], [], [], []
     for source in app.event_sources:
         if isinstance(source, ScheduledEventConfig):
             expression = source.schedule_expression
@@ -63,6 +63,8 @@ def app_inventory(app: Any) -> dict[str, Any]:
             consumers.append(
                 {"name": source.name, "queue": source.queue or (source.queue_arn or "").rsplit(":", 1)[-1]}
             )
+        elif isinstance(source, DynamoDBEventConfig):
+            streams.append({"name": source.name, "stream_arn": source.stream_arn})
         else:
             others.append(source.name)
     routes = {
@@ -78,6 +80,7 @@ def app_inventory(app: Any) -> dict[str, Any]:
         "lambda_functions": [function.name for function in app.pure_lambda_functions],
         "schedules": schedules,
         "sqs_consumers": consumers,
+        "stream_consumers": streams,
         "other_event_sources": others,
     }
 

@@ -35,6 +35,10 @@ def make_app() -> Chalice:
     def ingest_chunk(event):
         return None
 
+    @app.on_dynamodb_record(stream_arn="arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x", name="kpi_rollup")
+    def kpi_rollup(event):
+        return None
+
     @app.lambda_function(name="finish_report")
     def finish_report(event, context):
         return None
@@ -52,6 +56,7 @@ def test_every_handler_becomes_a_function_with_chalices_logical_id() -> None:
         ("IngestFile", "sqs"),
         ("IngestChunk", "sqs"),
         ("FinishReport", "lambda"),
+        ("KpiRollup", "stream"),
     }
 
 
@@ -70,6 +75,13 @@ def test_sqs_consumers_name_their_queue_whether_by_name_or_arn() -> None:
         ("IngestChunk", "loyalty-chunks", "IngestChunkSqsEventSource"),
     }
     assert handlers.queues == ("loyalty-ingest", "loyalty-chunks")
+
+
+def test_stream_consumers_name_the_event_the_stack_overrides() -> None:
+    handlers = discover(make_app())
+    assert [(c.logical_id, c.name, c.event_name) for c in handlers.stream_consumers] == [
+        ("KpiRollup", "kpi_rollup", "KpiRollupDynamodbEventSource")
+    ]
 
 
 def test_a_kind_of_handler_the_stack_does_not_wire_stops_the_synth() -> None:

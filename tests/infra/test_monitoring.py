@@ -89,6 +89,27 @@ def test_ingestion_is_alarmed_on_failed_files_reject_ratio_and_lag(stack: Stack)
             assert alarms_on(stack.template, "AWS/SQS", "ApproximateAgeOfOldestMessage", dimensions), queue
 
 
+def test_every_stream_consumer_is_alarmed_on_lag_and_on_skipped_batches(stack: Stack) -> None:
+    lag_limit = {"dev": 3600, "prod": 900}[stack.stage]
+    for consumer in stack.inventory["stream_consumers"]:
+        name = logical_id(consumer["name"])
+        function = {"FunctionName": ref(name)}
+        assert alarms_on(stack.template, "AWS/Lambda", "Errors", function)
+        (lag,) = alarms_on(stack.template, "AWS/Lambda", "IteratorAge", function)
+        assert lag["Statistic"] == "Maximum"
+        assert lag["Threshold"] == lag_limit * 1000, "IteratorAge is in milliseconds"
+        assert lag["ComparisonOperator"] == "GreaterThanThreshold"
+        assert lag["AlarmName"] == f"loyalty-{stack.stage}-{name}-Lag"
+        event = stack.template["Resources"][name]["Properties"]["Events"][f"{name}DynamodbEventSource"]
+        queue = event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        (failed,) = alarms_on(
+            stack.template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": getatt(queue, "QueueName")}
+        )
+        assert failed["Threshold"] == 1 and failed["Statistic"] == "Maximum"
+        assert failed["AlarmName"] == f"loyalty-{stack.stage}-{name}-FailedBatches"
+        assert "not the records" in failed["AlarmDescription"]
+
+
 def test_failed_event_publication_is_alarmed(stack: Stack) -> None:
     (alarm,) = alarms_on(stack.template, "Loyalty", "EventsFailed", SERVICE)
     assert alarm["Threshold"] == 1
@@ -140,8 +161,15 @@ def test_the_dashboard_shows_what_ops_watch(stack: Stack) -> None:
         wanted += ["Latency", "5XXError", "4XXError"]
     if stack.inventory["schedules"]:
         wanted += ["JobDuration", "JobHeartbeat"]
+    if stack.inventory["stream_consumers"]:
+        wanted += ["IteratorAge", "Invocations", "Duration", metrics.KPI_RECORDS_COUNTED]
     missing = [w for w in wanted if not re.search(rf"\b{w}\b", body)]
     assert not missing, f"{stack.id}: the dashboard lacks {missing}"
+    for consumer in stack.inventory["stream_consumers"]:
+        name = logical_id(consumer["name"])
+        event = stack.template["Resources"][name]["Properties"]["Events"][f"{name}DynamodbEventSource"]
+        queue = event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        assert queue in body, f"{stack.id}: the dashboard does not show {queue}, {consumer['name']}'s skipped batches"
 
 
 def emitted_metric_names() -> set[str]:
@@ -171,6 +199,8 @@ def test_every_metric_on_the_dashboard_is_one_the_app_emits() -> None:
         metrics.FILE_DURATION,
         metrics.ROWS_DUPLICATE,
         metrics.JOB_DURATION,
+        metrics.KPI_RECORDS_COUNTED,
+        metrics.KPI_RECORDS_DUPLICATE,
     }
     missing = shown - emitted_metric_names()
     if missing:  # an empty graph, not a silent alarm: worth a warning, not a red build

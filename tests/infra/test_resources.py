@@ -35,6 +35,15 @@ def test_the_table_has_the_repositorys_keys_and_indexes(stack: Stack) -> None:
     assert _normalized(table["Properties"]) == _normalized(table_definition("any"))
 
 
+def test_the_table_streams_new_and_old_images_as_the_repositorys_definition_asks(stack: Stack) -> None:
+    (table,) = of_type(stack.template, "AWS::DynamoDB::Table").values()
+    assert table_definition("any")["StreamSpecification"] == {
+        "StreamEnabled": True,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    assert table["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
 def test_the_table_is_on_demand_recoverable_and_expires_items(stack: Stack) -> None:
     prod = stack.stage == "prod"
     Template.from_json(stack.template).has_resource(
@@ -88,13 +97,23 @@ def test_the_sales_file_bucket_keeps_reports_and_rejects_for_a_stage_set_time(st
     assert bucket["Properties"]["LoggingConfiguration"]["DestinationBucketName"]["Ref"].startswith("AccessLogs")
 
 
+def on_failure_queues(template: dict[str, Any]) -> set[str]:
+    """The queues that event source mappings (table-stream consumers) send skipped batches to."""
+    return {
+        event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        for fn in of_type(template, "AWS::Serverless::Function").values()
+        for event in fn["Properties"].get("Events", {}).values()
+        if "DestinationConfig" in event["Properties"]
+    }
+
+
 def test_every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm(stack: Stack) -> None:
     queues = of_type(stack.template, "AWS::SQS::Queue")
     dead_letter_queues = {
         q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         for q in queues.values()
         if "RedrivePolicy" in q["Properties"]
-    }
+    } | on_failure_queues(stack.template)
     for name, queue in queues.items():
         if name in dead_letter_queues:
             continue

@@ -1,6 +1,8 @@
 """The Chalice app's handlers are wired to this stack's resources: every `@app.schedule` has its
-rule, every `@app.on_sqs_message` reads this stack's queue (partial batch failures on), the bucket
-notifies the ingest queue, and every function runs with the stack's settings.
+rule, every `@app.on_sqs_message` reads this stack's queue (partial batch failures on), every
+`@app.on_dynamodb_record` reads this stack's table stream (failing batches bisected, retried a bounded
+number of times, then described on an on-failure queue), the bucket notifies the ingest queue, and
+every function runs with the stack's settings.
 
 Expectations come from the app objects (tests/infra/synth.py: app_inventory), so handlers added to
 app.py later are covered without touching these tests; the fixture app has one of each kind.
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.cfn import getatt, logical_id, of_type, ref
+from tests.infra.cfn import as_list, getatt, identity_policies, logical_id, of_type, ref
 from tests.infra.conftest import Stack
 
 INGEST_QUEUE = "loyalty-ingest"
@@ -38,6 +40,7 @@ def test_the_fixture_app_exercises_every_kind_of_handler(stacks: list[Stack]) ->
     fixture = next(s for s in stacks if s.app == "fixture")
     inventory = fixture.inventory
     assert len(inventory["schedules"]) >= 2 and len(inventory["sqs_consumers"]) >= 2
+    assert inventory["stream_consumers"] and not inventory["other_event_sources"]
     assert inventory["lambda_functions"] and inventory["authorizers"] and inventory["routes"]
 
 
@@ -81,6 +84,68 @@ def test_every_sqs_consumer_reads_this_stacks_queue_with_partial_batch_failures(
         # Lambda refuses a mapping whose queue hides messages for less than the function may run.
         visibility = stack.template["Resources"][queue]["Properties"]["VisibilityTimeout"]
         assert visibility >= 6 * properties["Timeout"]
+
+
+def stream_event(stack: Stack, handler: str) -> dict:
+    return function(stack, handler)["Events"][f"{logical_id(handler)}DynamodbEventSource"]["Properties"]
+
+
+def test_the_project_app_consumes_the_table_stream(stacks: list[Stack]) -> None:
+    project = next(s for s in stacks if s.app == "project")
+    assert "kpi_rollup" in [c["name"] for c in project.inventory["stream_consumers"]]
+
+
+def test_every_stream_consumer_reads_this_stacks_table_stream_not_the_placeholder(stack: Stack) -> None:
+    (table,) = of_type(stack.template, "AWS::DynamoDB::Table")
+    template = json.dumps(stack.template)
+    for consumer in stack.inventory["stream_consumers"]:
+        event = stream_event(stack, consumer["name"])
+        assert event["Stream"] == getatt(table, "StreamArn"), f"{stack.id}: {consumer['name']} reads {event['Stream']}"
+        assert consumer["stream_arn"] not in template, f"{stack.id}: the placeholder ARN is still deployed"
+
+
+def test_every_stream_consumer_retries_a_bounded_number_of_times_then_skips_to_an_encrypted_queue(
+    stack: Stack,
+) -> None:
+    queues = of_type(stack.template, "AWS::SQS::Queue")
+    destinations = []
+    for consumer in stack.inventory["stream_consumers"]:
+        event = stream_event(stack, consumer["name"])
+        assert event["BisectBatchOnFunctionError"] is True
+        assert 1 <= event["MaximumRetryAttempts"] <= 10
+        # Skipped while the stream (24 h) still holds the records, so they can be read again.
+        assert 60 <= event["MaximumRecordAgeInSeconds"] <= 12 * 3600
+        assert event["ParallelizationFactor"] == 1
+        assert "FunctionResponseTypes" not in event, "the handler raises; it returns no batchItemFailures"
+        destination = event["DestinationConfig"]["OnFailure"]
+        assert "Type" not in destination  # SAM's `Type` only adds policies to roles SAM makes
+        queue = destination["Destination"]["Fn::GetAtt"][0]
+        assert destination["Destination"] == getatt(queue) and queue in queues
+        properties = queues[queue]["Properties"]
+        assert properties["SqsManagedSseEnabled"] is True
+        assert properties["MessageRetentionPeriod"] == 14 * 24 * 3600
+        assert properties["QueueName"] == f"loyalty-{consumer['name'].replace('_', '-')}-{stack.stage}-dlq"
+        destinations.append(queue)
+    assert len(set(destinations)) == len(destinations), "one on-failure queue per consumer"
+
+
+def test_the_app_role_reads_the_table_stream_and_sends_to_the_on_failure_queues_only(stack: Stack) -> None:
+    if not stack.inventory["stream_consumers"]:
+        pytest.skip("the app reads no table stream")
+    (table,) = of_type(stack.template, "AWS::DynamoDB::Table")
+    stream = getatt(table, "StreamArn")
+    destinations = [
+        stream_event(stack, c["name"])["DestinationConfig"]["OnFailure"]["Destination"]
+        for c in stack.inventory["stream_consumers"]
+    ]
+    granted: dict[str, list] = {}
+    for _, statement in identity_policies(stack.template):
+        for action in as_list(statement["Action"]):
+            granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+    for action in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"):
+        assert granted.get(action) == [stream], f"{stack.id}: {action} on {granted.get(action)}"
+    for destination in destinations:
+        assert destination in granted["sqs:SendMessage"], f"{stack.id}: Lambda may not send to {destination}"
 
 
 def test_the_bucket_notifies_the_ingest_queue_of_new_sales_files(stack: Stack) -> None:

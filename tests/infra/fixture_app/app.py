@@ -1,7 +1,7 @@
 """A stand-in for the project's app.py with one handler of every kind infra/ wires.
 
-tests/infra synthesizes the stack around it too, so the wiring of schedules, SQS consumers and
-pure Lambda functions is tested before (and whatever) the real app.py declares.
+tests/infra synthesizes the stack around it too, so the wiring of schedules, SQS consumers, table-stream
+consumers and pure Lambda functions is tested before (and whatever) the real app.py declares.
 """
 
 from chalice import AuthResponse, Chalice, Cron, Rate
@@ -42,6 +42,15 @@ def ingest_file(event):
 @app.on_sqs_message(queue="loyalty-chunks")
 def ingest_chunk(event):
     return {"batchItemFailures": []}
+
+
+@app.on_dynamodb_record(
+    stream_arn="arn:aws:dynamodb:us-east-1:000000000000:table/fixture/stream/placeholder",
+    batch_size=100,
+    starting_position="LATEST",
+)
+def table_feed(event):
+    return None
 
 
 @app.lambda_function(name="finish_report")
