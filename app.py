@@ -67,3 +67,36 @@ def ingest_queue_consumer(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
 
     failed = ingest.handle_messages([(record.to_dict()["messageId"], record.body) for record in event])
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+# --- KPI roll-up (SPEC 6) -------------------------------------------------------------------------------
+# The table's stream (new and old images) → day rows of the KPIs, off the request path: a member write
+# never touches a shared counter. Every record is counted once (services/kpis.py keeps a marker per
+# record in the same transaction). infra/ replaces the placeholder ARN with the table's stream;
+# `loyalty dev` polls DynamoDB Local's stream and calls this same handler (chalicelib/local/streams.py).
+from chalice.app import DynamoDBEvent  # noqa: E402
+
+from chalicelib.api.kpis import blueprint as kpis_blueprint  # noqa: E402
+
+app.register_blueprint(kpis_blueprint)
+
+KPI_STREAM_PLACEHOLDER = "arn:aws:dynamodb:us-east-1:000000000000:table/loyalty/stream/placeholder"
+
+
+@app.on_dynamodb_record(
+    stream_arn=KPI_STREAM_PLACEHOLDER,
+    batch_size=500,
+    starting_position="TRIM_HORIZON",
+    name="kpi_rollup",
+    maximum_batching_window_in_seconds=30,
+)
+def kpi_rollup(event: DynamoDBEvent) -> dict[str, int]:
+    from chalicelib.services import kpis
+
+    return kpis.roll_up(event.to_dict()["Records"]).as_dict()
+
+
+# --- Ops page
+from chalicelib.api.ops_page import blueprint as ops_blueprint  # noqa: E402
+
+app.register_blueprint(ops_blueprint)

@@ -62,6 +62,7 @@ def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, ho
     from chalicelib.local.scheduler import Scheduler, scheduled_jobs
     from chalicelib.local.server import chalice_config, create_server
     from chalicelib.local.stack import create_resources, use_endpoints
+    from chalicelib.local.streams import StreamPump, stream_handler
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)  # "found credentials/endpoint" for every client
@@ -83,6 +84,10 @@ def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, ho
         if ingest is not None:
             pump = SqsPump(resources.queue_url, ingest[1], function_name=ingest[0]).start()
             running.callback(pump.stop)
+        rollup = stream_handler(app)
+        if rollup is not None:
+            stream_pump = StreamPump(resources.table_name, rollup[1], function_name=rollup[0]).start()
+            running.callback(stream_pump.stop)
         scheduled = scheduled_jobs(app)
         scheduler = Scheduler(scheduled, interval_seconds=SCHEDULER_INTERVAL_SECONDS).start()
         running.callback(scheduler.stop)
@@ -105,6 +110,7 @@ def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, ho
         click.echo(f"queue: {resources.queue_name} (dead letters: {resources.dead_letter_queue_name})")
         click.echo(f"event bus: {resources.event_bus_name}")
         click.echo(f"ingestion: {ingest[0] if ingest else 'no @app.on_sqs_message handler: messages stay queued'}")
+        click.echo(f"table stream: {rollup[0] if rollup else 'no @app.on_dynamodb_record handler'}")
         click.echo(f"jobs: {', '.join(scheduled) or 'none'} (every {SCHEDULER_INTERVAL_SECONDS:g} s)")
         click.echo("ready")
         sys.stdout.flush()
@@ -267,6 +273,57 @@ def ingest(file: Path, store_id: str, timeout: float, bucket: str | None) -> Non
         raise click.ClickException(f"no report for {key} after {timeout:g} s (is ingestion running?)")
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     if report["status"] != "completed":
+        sys.exit(1)
+
+
+def _refuse_remote_endpoints() -> None:
+    """The demo writes a year of fake members: only ever into emulators on this machine."""
+    from urllib.parse import urlparse
+
+    for name, url in sorted(os.environ.items()):
+        if not name.startswith("AWS_ENDPOINT_URL") or not url:
+            continue
+        host = urlparse(url).hostname or ""
+        if host != "localhost" and host != "::1" and not host.startswith("127."):
+            raise click.ClickException(f"{name}={url} is not on this machine: the demo only fills a local stack")
+
+
+@cli.command()
+@click.option("--members", default=200, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1, 730), help="From today - DAYS to today.")
+@click.option("--seed", default=1, show_default=True, type=click.IntRange(0), help="The same seed gives the same year.")
+@click.option("--stores", default=4, show_default=True, type=click.IntRange(1, 9), help="Stores sending daily files.")
+@click.option("--workers", default=6, show_default=True, type=click.IntRange(1, 32), help="Members replayed at once.")
+@click.option(
+    "--jobs-every",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 31),
+    help="Run the scheduled jobs every N simulated days (expiry also on each 1st, birthdays on the day).",
+)
+def demo(members: int, days: int, seed: int, stores: int, workers: int, jobs_every: int) -> None:
+    """Fill the running `loyalty dev` with a year of realistic demo members, purchases, returns,
+    redemptions, activities and store sales files, replayed day by day in simulated time."""
+    _refuse_remote_endpoints()
+    _use_running_stack()
+    from chalicelib import demo as demo_data
+
+    out = sys.stdout
+
+    def progress(line: str) -> None:
+        click.echo(line, file=out)
+        out.flush()
+
+    options = demo_data.Options(
+        members=members, days=days, seed=seed, stores=stores, workers=workers, jobs_every=jobs_every
+    )
+    try:
+        summary = demo_data.run(options, progress)
+    except demo_data.DemoRefused as refused:
+        raise click.ClickException(str(refused)) from refused
+    for line in demo_data.summary_lines(summary):
+        click.echo(line)
+    if summary.final.get("problems"):
         sys.exit(1)
 
 

@@ -47,6 +47,9 @@ class Member:
     purchase_count: int = 0
     spend_by_month: dict[str, Decimal] = field(default_factory=dict)
     last_activity_at: datetime | None = None
+    # Program-local days with a purchase, recent ones only (domain/purchase_days.py): the KPI roll-up
+    # counts distinct active members over 30/90-day windows from how this set grows.
+    purchase_days: list[date] = field(default_factory=list)
     referrer_id: str | None = None
     birthday: date | None = None
     marks: JobMarks = field(default_factory=JobMarks)

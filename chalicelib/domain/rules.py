@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from chalicelib.domain import tiers
+from chalicelib.domain import purchase_days, tiers
 from chalicelib.domain.calendar import expiry_month, last_day_of_month, local_date, month_key
 from chalicelib.domain.earning import Line, clawback_points, purchase_points
 from chalicelib.domain.errors import (
@@ -153,6 +153,7 @@ def record_purchase(
             "pending": pending,
             "lapsed_points": lapsed,
             "tier": member.tier,
+            "order_number": member.purchase_count + 1,  # 1: the member's first order (repeat-purchase KPI)
         },
     )
     if pending:
@@ -164,6 +165,9 @@ def record_purchase(
     spend_month = month_key(bought_on)
     after.spend_by_month[spend_month] = after.spend_by_month.get(spend_month, Decimal(0)) + purchase.amount
     after.spend_by_month = _pruned_spend(after, today)
+    after.purchase_days = purchase_days.with_day(
+        after.purchase_days, bought_on, purchase_days.keep_from(today, program.max_backdate_days)
+    )
     if after.last_activity_at is None or purchase.occurred_at > after.last_activity_at:
         after.last_activity_at = purchase.occurred_at
     change.entries.append(entry)

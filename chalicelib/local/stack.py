@@ -86,7 +86,9 @@ def ensure_table(dynamodb: Any, table_name: str) -> None:
     try:
         dynamodb.create_table(**definition)
     except dynamodb.exceptions.ResourceInUseException:
-        _add_missing_indexes(dynamodb, definition)  # a table kept by `--data` from an older schema
+        # A table kept by `--data` from an older schema.
+        _add_missing_indexes(dynamodb, definition)
+        _add_missing_stream(dynamodb, definition)
     dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
 
 
@@ -104,6 +106,13 @@ def _add_missing_indexes(dynamodb: Any, definition: dict[str, Any]) -> None:
             GlobalSecondaryIndexUpdates=[{"Create": index}],
         )
         dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
+
+
+def _add_missing_stream(dynamodb: Any, definition: dict[str, Any]) -> None:
+    table = dynamodb.describe_table(TableName=definition["TableName"])["Table"]
+    if not table.get("StreamSpecification", {}).get("StreamEnabled"):
+        dynamodb.update_table(TableName=definition["TableName"], StreamSpecification=definition["StreamSpecification"])
+        dynamodb.get_waiter("table_exists").wait(TableName=definition["TableName"], WaiterConfig={"Delay": 1})
 
 
 def ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:

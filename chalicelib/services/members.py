@@ -128,8 +128,8 @@ def _contact_swaps(
 
 def _write_profile(member: Member, sets: dict[str, Any], extras: list[members.Extra]) -> None:
     names = {f"#f{i}": name for i, name in enumerate(sets)}
-    values: dict[str, Any] = {":v": member.version, ":next": member.version + 1}
-    set_parts, remove_parts = ["version = :next"], []
+    values: dict[str, Any] = {":v": member.version, ":next": member.version + 1, ":changed_at": clock.now().isoformat()}
+    set_parts, remove_parts = ["version = :next", "changed_at = :changed_at"], []
     for i, value in enumerate(sets.values()):
         if value is None:
             remove_parts.append(f"#f{i}")

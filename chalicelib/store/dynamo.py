@@ -168,3 +168,20 @@ def query_all(pk: str, sk_prefix: str, consistent: bool = True) -> list[dict[str
         more, start = query(pk, sk_prefix, consistent, start=start)
         items.extend(more)
     return items
+
+
+def query_between(pk: str, low: str, high: str, consistent: bool = False) -> list[dict[str, Any]]:
+    """Every item of the partition `pk` whose sort key is between `low` and `high` (both included)."""
+    kwargs: dict[str, Any] = {
+        "TableName": table(),
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+        "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
+        "ConsistentRead": consistent,
+    }
+    items: list[dict[str, Any]] = []
+    while True:
+        answer = call("query", **kwargs)
+        items.extend(from_item(i) for i in answer.get("Items", []))
+        if not answer.get("LastEvaluatedKey"):
+            return items
+        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]

@@ -116,7 +116,8 @@ def reward_stock_key(reward_id: str) -> dict[str, str]:
 #                         CHUNK#<phase>#<n>[#<part>] a chunk's commit marker: its counts are added once
 # FILES#<yyyy-mm-dd>      <store>#<started>#<file>  the files of a day (the date of the key), for GET /files
 # RECEIPT#<store>#<id>    RECEIPT                   a store receipt: who applied it, member, amount, returned
-# STORESALES#<yyyy-mm-dd> STORE#<store>             sales of a store and day from its files, for the KPIs
+# STORESALES#<yyyy-mm>   <yyyy-mm-dd>#<store>      sales of a store and day from its files, and the
+#                                                   store's KPI counters from the roll-up (below)
 FILE_PREFIX = "FILE#"
 FILES_BY_DAY_PREFIX = "FILES#"
 
@@ -146,6 +147,41 @@ def receipt_key(store_id: str, receipt_id: str) -> dict[str, str]:
     return {PK: f"RECEIPT#{store_id}#{receipt_id}", SK: "RECEIPT"}
 
 
+STORE_DAYS_PREFIX = "STORESALES#"
+
+
+def store_days_pk(month: str) -> str:
+    return f"{STORE_DAYS_PREFIX}{month}"
+
+
 def store_sales_key(day: str, store_id: str) -> dict[str, str]:
-    """One item per day and store (a day's Query gives every store): updated once per chunk."""
-    return {PK: f"STORESALES#{day}", SK: f"STORE#{store_id}"}
+    """One item per day and store, a month per partition: one Query reads every store over a range.
+    Ingestion adds to it once per chunk, the KPI roll-up once per stream batch."""
+    return {PK: store_days_pk(day[:7]), SK: f"{day}#{store_id}"}
+
+
+# --- KPI roll-up (services/kpis.py) ----------------------------------------------------------------
+# KPI#DAY#<yyyy>   <yyyy-mm-dd>   program-wide counters of a day: flows (points, orders, enrolments),
+#                                 changes of the stocks (tiers, statuses, outstanding points) and the
+#                                 active-window gains (domain/purchase_days.py)
+# KPI#MONTH        <yyyy-mm>      the stock changes of a month again: a stock at any day is the sum of
+#                                 the months before + the days of its month, so reads stay O(days)
+# KPI#SEEN#<id>    SEEN           a stream record already counted (expires after the stream's 24 h)
+KPI_DAY_PREFIX = "KPI#DAY#"
+KPI_MONTHS_PK = "KPI#MONTH"
+
+
+def kpi_days_pk(year: str) -> str:
+    return f"{KPI_DAY_PREFIX}{year}"
+
+
+def kpi_day_key(day: str) -> dict[str, str]:
+    return {PK: kpi_days_pk(day[:4]), SK: day}
+
+
+def kpi_month_key(month: str) -> dict[str, str]:
+    return {PK: KPI_MONTHS_PK, SK: month}
+
+
+def kpi_seen_key(record_id: str) -> dict[str, str]:
+    return {PK: f"KPI#SEEN#{record_id}", SK: "SEEN"}

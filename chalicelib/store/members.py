@@ -52,15 +52,22 @@ def get_entry(member_id: str, entry_id: str) -> dict[str, Any] | None:
     return dynamo.get(keys.entry_key(member_id, entry_id))
 
 
-def _profile_op(change: MemberChange, new_profile: dict[str, Any]) -> dict[str, Any]:
+def _profile_op(change: MemberChange, new_profile: dict[str, Any], now: datetime) -> dict[str, Any]:
     member = change.after
     state = {**codec.profile_state(member), **due_attributes(member)}
+    # `changed_at`: the time of the write, by the engine's clock; the KPI roll-up dates a profile's
+    # tier, status and balance changes by it (not by when it reads the stream).
+    changed_at = now.isoformat()
     if change.before is None:
-        item = {**keys.profile_key(member.member_id), **state, **new_profile, "version": 1}
+        item = {**keys.profile_key(member.member_id), **state, **new_profile, "version": 1, "changed_at": changed_at}
         return dynamo.put(item, condition="attribute_not_exists(pk)")
-    names: dict[str, str] = {"#version": "version"}
-    values: dict[str, Any] = {":v": change.before.version, ":next": change.before.version + 1}
-    sets, removes = ["#version = :next"], []
+    names: dict[str, str] = {"#version": "version", "#changed_at": "changed_at"}
+    values: dict[str, Any] = {
+        ":v": change.before.version,
+        ":next": change.before.version + 1,
+        ":changed_at": changed_at,
+    }
+    sets, removes = ["#version = :next", "#changed_at = :changed_at"], []
     before = {**codec.profile_state(change.before), **due_attributes(change.before)}
     changed = {name: value for name, value in state.items() if before.get(name) != value}
     for index, (name, value) in enumerate(sorted(changed.items())):
@@ -134,7 +141,7 @@ def transaction_items(commit: Commit, now: datetime) -> tuple[list[dict[str, Any
             )
             items.append(dynamo.put(item, condition="attribute_not_exists(pk)", old_on_fail=primary))
             roles.append("primary" if primary else "entry")
-        items.append(_profile_op(change, commit.new_profile if change_index == 0 else {}))
+        items.append(_profile_op(change, commit.new_profile if change_index == 0 else {}, now))
         roles.append("profile")
         for op in _lot_ops(change) + _pending_ops(change):
             items.append(op)

@@ -6,6 +6,8 @@ from typing import Any
 
 from chalicelib.store.keys import ALL_DUE_INDEXES, LEDGER_INDEX, LEDGER_SORT, MEMBERS_INDEX, MEMBERS_SHARD, PK, SK
 
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"
+
 # Sparse GSIs for due work (scheduled jobs): only members with something due carry the attributes.
 DUE_INDEXES: tuple[str, ...] = tuple(index.name for index in ALL_DUE_INDEXES)
 
@@ -37,6 +39,9 @@ def table_definition(table_name: str) -> dict[str, Any]:
     return {
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
+        # The KPI roll-up reads the stream: a profile's old and new image give tier, status, balance
+        # and purchase-day changes; a ledger entry's new image gives the flows (services/kpis.py).
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": STREAM_VIEW},
         "AttributeDefinitions": attributes,
         "KeySchema": [
             {"AttributeName": PK, "KeyType": "HASH"},

@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -170,3 +170,47 @@ def test_a_sales_file_uploaded_to_the_bucket_gets_a_report(dev_stack: DevStack) 
             time.sleep(0.2)
     assert report["status"] == "completed"
     assert (report["rows"], report["applied"], report["non_member"]) == (1, 1, 1)
+
+
+def _call(url: str, key: str, body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET")
+    request.add_header("Authorization", f"Bearer {key}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def test_the_kpis_follow_writes_through_the_table_stream(dev_stack: DevStack) -> None:
+    keys = {}
+    for role in ("ops", "storefront"):
+        created = subprocess.run(
+            loyalty("keys", "create", "--role", role, "--name", f"kpi-{role}"),
+            cwd=PROJECT_ROOT,
+            env=dev_stack.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert created.returncode == 0, created.stderr
+        keys[role] = dict(line.split(": ", 1) for line in created.stdout.splitlines())["key"]
+
+    # When: a member enrols and buys through the HTTP API
+    assert _call(f"{dev_stack.api}/members", keys["storefront"], {"member_id": "kpi-e2e"})[0] == 201
+    purchase = {"order_id": "kpi-o1", "amount": "88.00", "currency": "CNY"}
+    assert _call(f"{dev_stack.api}/members/kpi-e2e/purchases", keys["storefront"], purchase)[0] == 201
+
+    # Then: the stream pump rolls the writes up, and /kpis shows them within seconds
+    today = datetime.now(UTC).date()  # ± a day: the program's time zone may be on another date
+    url = f"{dev_stack.api}/kpis?from={today - timedelta(days=1)}&to={today + timedelta(days=1)}"
+    deadline = time.monotonic() + 30
+    while True:
+        status, report = _call(url, keys["ops"])
+        total = report["total"]
+        assert status == 200 and isinstance(total, dict)
+        if total["member_orders"] == 1:
+            break
+        assert time.monotonic() < deadline, f"the KPIs did not catch up within 30 s: {total}"
+        time.sleep(0.5)
+    assert total["enrolments"] == 1 and total["active_30d"] == 1
+    assert total["points_outstanding"] == total["points_earned"] > 0

@@ -1,0 +1,35 @@
+"""GET /kpis (SPEC 6, docs/kpis.md): the program's figures per day, in total and per store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from chalice import Blueprint
+from pydantic import ConfigDict, Field
+
+from chalicelib.api.http import endpoint
+from chalicelib.api.models import Body
+from chalicelib.api.routes import OPS, bearer_key
+from chalicelib.ingest.names import STORE_ID_PATTERN
+
+blueprint = Blueprint(__name__)
+
+
+class KpiQuery(Body):
+    model_config = ConfigDict(populate_by_name=True)
+
+    start: dt.date = Field(alias="from")  # program-local days, both included
+    end: dt.date = Field(alias="to")
+    store_id: Annotated[str, Field(pattern=f"^{STORE_ID_PATTERN}$")] | None = None
+
+
+@blueprint.route("/kpis", methods=["GET"], authorizer=bearer_key)
+@endpoint(role=OPS, query=KpiQuery)
+def kpis(query: KpiQuery) -> dict[str, Any]:
+    """Enrolments, members by tier and status, active members, points earned/redeemed/expired and
+    outstanding, redemption, reactivation and repeat-purchase rates, member share of sales and
+    average order values, per day, in total and per store (at most 366 days)."""
+    from chalicelib.services import kpis as service  # here, not at import: `import app` stays quick
+
+    return service.report(query.start, query.end, query.store_id)

@@ -1,0 +1,157 @@
+"""What one committed change adds to the KPI day rows: pure functions over plain item values.
+
+The roll-up reads the table's stream. A profile's old and new image tell how the stocks moved
+(members by tier and status, outstanding points), whether the member went dormant or came back,
+and how the purchase days grew (active windows). A new ledger entry is a flow (points earned,
+redeemed, expired; an order; an enrolment), dated by when it happened (`occurred_at`). Profile
+changes are dated by `changed_at`, the engine's time of the write. Everything here is a sum of
+deltas, so records may be applied in any order, by anyone, at any time, with the same result.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+from chalicelib.domain.model import ACTIVE, DORMANT, ERASED
+from chalicelib.domain.purchase_days import ACTIVE_WINDOWS, window_gains
+
+# Day-row attribute names (docs/kpis.md gives the figures computed from them).
+ENROLMENTS, EARNED, REDEEMED, EXPIRED = "enrolments", "points_earned", "points_redeemed", "points_expired"
+ORDERS, REPEAT_ORDERS = "member_orders", "repeat_orders"
+REACTIVATIONS, DORMANCIES = "reactivations", "dormancies"
+OUTSTANDING = "outstanding"
+STATUSES = (ACTIVE, DORMANT, ERASED)
+
+
+def tier_attribute(tier: str) -> str:
+    return f"tier_{tier}"
+
+
+def status_attribute(status: str) -> str:
+    return f"status_{status}"
+
+
+def gain_attribute(window: int, length: int) -> str:
+    return f"a{window}_{length}"
+
+
+def is_stock_attribute(name: str) -> bool:
+    return name == OUTSTANDING or name.startswith(("tier_", "status_"))
+
+
+@dataclass
+class Deltas:
+    """Counter deltas per row: program-wide days, months (stocks only) and (day, store) pairs."""
+
+    days: dict[date, Counter[str]] = field(default_factory=dict)
+    months: dict[str, Counter[str]] = field(default_factory=dict)
+    stores: dict[tuple[date, str], Counter[str]] = field(default_factory=dict)
+
+    def add_day(self, day: date, **counts: int) -> None:
+        _bump(self.days, day, counts)
+
+    def add_store(self, day: date, store_id: str, **counts: int) -> None:
+        _bump(self.stores, (day, store_id), counts)
+
+    def add_stock(self, day: date, counts: Counter[str]) -> None:
+        _bump(self.days, day, counts)
+        _bump(self.months, day.isoformat()[:7], counts)
+
+    def merge(self, other: Deltas) -> None:
+        for day, counts in other.days.items():
+            _bump(self.days, day, counts)
+        for month, counts in other.months.items():
+            _bump(self.months, month, counts)
+        for key, counts in other.stores.items():
+            _bump(self.stores, key, counts)
+
+    def rows(self) -> int:
+        return len(self.days) + len(self.months) + len(self.stores)
+
+    def empty(self) -> bool:
+        return self.rows() == 0
+
+
+def _bump(rows: dict[Any, Counter[str]], key: Any, counts: Any) -> None:
+    """Add `counts` to the row `key`; a row whose counters all come to zero is dropped."""
+    row = rows.setdefault(key, Counter())
+    for name, value in counts.items():
+        if value:
+            row[name] += value
+    for name in [name for name, value in row.items() if value == 0]:
+        del row[name]
+    if not row:
+        del rows[key]
+
+
+def _local_day(moment: str, tz: tzinfo) -> date:
+    return datetime.fromisoformat(moment).astimezone(tz).date()
+
+
+# --- Profiles ---------------------------------------------------------------------------------------
+
+
+def _stock(profile: dict[str, Any] | None) -> Counter[str]:
+    if profile is None:
+        return Counter()
+    status = profile["status"]
+    stock = Counter({status_attribute(status): 1, OUTSTANDING: int(profile.get("available", 0))})
+    stock[OUTSTANDING] += int(profile.get("pending", 0))
+    if status != ERASED:  # an erased member is no longer a member of a tier
+        stock[tier_attribute(profile["tier"])] += 1
+    return stock
+
+
+def _purchase_days(profile: dict[str, Any] | None) -> list[date]:
+    return [date.fromisoformat(day) for day in (profile or {}).get("purchase_days") or []]
+
+
+def profile_deltas(old: dict[str, Any] | None, new: dict[str, Any] | None, tz: tzinfo, fallback: datetime) -> Deltas:
+    """A profile written (old → new), created (old None) or deleted (new None)."""
+    deltas = Deltas()
+    changed_at = (new or {}).get("changed_at")
+    day = _local_day(changed_at, tz) if changed_at else fallback.astimezone(tz).date()
+    stock = _stock(new)
+    stock.subtract(_stock(old))
+    deltas.add_stock(day, stock)
+    before, after = (old or {}).get("status"), (new or {}).get("status")
+    if before == DORMANT and after == ACTIVE:
+        deltas.add_day(day, **{REACTIVATIONS: 1})
+    if before == ACTIVE and after == DORMANT:
+        deltas.add_day(day, **{DORMANCIES: 1})
+    for window in ACTIVE_WINDOWS:
+        for start, length in window_gains(_purchase_days(old), _purchase_days(new), window):
+            deltas.add_day(start, **{gain_attribute(window, length): 1})
+    return deltas
+
+
+# --- Ledger entries ---------------------------------------------------------------------------------
+
+
+def entry_deltas(entry: dict[str, Any], tz: tzinfo) -> Deltas:
+    """A new ledger entry: its points by kind, and the order or enrolment it records.
+
+    `points` is the entry's effect on available + pending, so per day
+    outstanding moves by earned - redeemed - expired (returns and adjustments count in earned)."""
+    deltas = Deltas()
+    day = _local_day(entry["occurred_at"], tz)
+    kind, points = entry["kind"], int(entry["points"])
+    if kind == "redemption":
+        deltas.add_day(day, **{REDEEMED: -points})
+    elif kind in ("expire", "release"):  # a release moves points only when they lapse
+        deltas.add_day(day, **{EXPIRED: -points})
+    else:
+        deltas.add_day(day, **{EARNED: points})
+    if kind == "enrol":
+        deltas.add_day(day, **{ENROLMENTS: 1})
+    if kind == "purchase":
+        details = entry.get("details") or {}
+        repeat = int(details.get("order_number", 1)) > 1
+        order = {ORDERS: 1, REPEAT_ORDERS: int(repeat)}
+        deltas.add_day(day, **order)
+        if details.get("store_id"):
+            deltas.add_store(day, details["store_id"], **order, **{EARNED: points})
+    return deltas

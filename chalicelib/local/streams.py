@@ -1,0 +1,171 @@
+"""Delivers the table's stream to a Lambda handler locally, as the DynamoDB event source mapping does.
+
+`loyalty dev` polls DynamoDB Local's stream (every shard, from the oldest record kept) and calls
+the very function Lambda calls (`@app.on_dynamodb_record`'s handler) with Lambda's event format. A
+batch whose handler raised is delivered again on the next poll, as Lambda retries; the roll-up
+counts each record once, so a restart that reads the stream from the start again is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chalicelib import aws
+from chalicelib.local import lambda_runtime
+
+if TYPE_CHECKING:
+    from chalice import Chalice
+
+log = logging.getLogger(__name__)
+
+StreamHandler = Callable[[dict[str, Any], Any], Any]
+
+
+def stream_handler(app: Chalice) -> tuple[str, StreamHandler] | None:
+    """(name, Lambda entry point) of the app's only DynamoDB stream handler."""
+    from chalice.app import DynamoDBEventConfig
+
+    sources = [source for source in app.event_sources if isinstance(source, DynamoDBEventConfig)]
+    if len(sources) != 1:
+        return None
+    return sources[0].name, app.handler_map[sources[0].name]
+
+
+def streams_client() -> Any:
+    """The stream API of the same DynamoDB the table is on (not moto, which serves the rest)."""
+    import boto3
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    return boto3.session.Session().client("dynamodbstreams", endpoint_url=endpoint)
+
+
+@dataclass
+class _Shard:
+    iterator: str | None
+    done: bool = False
+
+
+@dataclass
+class StreamPump:
+    table_name: str
+    handler: StreamHandler
+    function_name: str = "kpi_rollup"
+    batch_size: int = 500
+    interval_seconds: float = 1.0
+    _client: Any = None
+    _shards: dict[str, _Shard] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _stream_arn: str | None = None
+
+    def start(self) -> StreamPump:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="stream-pump", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delivered = self.poll_once()
+            except Exception:
+                log.exception("stream pump: reading the stream failed")
+                delivered = 0
+            if not delivered:
+                self._stop.wait(self.interval_seconds)
+
+    def drain(self, max_polls: int = 1000) -> int:
+        """Deliver until a poll finds nothing new; returns how many records were delivered."""
+        total = 0
+        for _ in range(max_polls):
+            delivered = self.poll_once()
+            total += delivered
+            if not delivered:
+                return total
+        return total
+
+    def poll_once(self) -> int:
+        """One GetRecords per open shard; the records found go to the handler in batches."""
+        client = self._client = self._client or streams_client()
+        self._discover(client)
+        delivered = 0
+        for shard_id, shard in self._shards.items():
+            if shard.done or shard.iterator is None:
+                continue
+            answer = client.get_records(ShardIterator=shard.iterator, Limit=min(self.batch_size, 1000))
+            records = answer.get("Records", [])
+            if records and not self._deliver(records):
+                continue  # keep the iterator: the same records come again next poll
+            shard.iterator = answer.get("NextShardIterator")
+            shard.done = shard.iterator is None
+            delivered += len(records)
+            log.debug("stream pump: shard %s delivered %d", shard_id, len(records))
+        return delivered
+
+    def _discover(self, client: Any) -> None:
+        if self._stream_arn is None:
+            table = aws.client("dynamodb").describe_table(TableName=self.table_name)["Table"]
+            self._stream_arn = table.get("LatestStreamArn")
+            if self._stream_arn is None:
+                raise RuntimeError(f"table {self.table_name} has no stream")
+        description = client.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
+        for shard in description.get("Shards", []):
+            shard_id = shard["ShardId"]
+            if shard_id not in self._shards:
+                iterator = client.get_shard_iterator(
+                    StreamArn=self._stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+                self._shards[shard_id] = _Shard(iterator)
+
+    def _deliver(self, records: list[dict[str, Any]]) -> bool:
+        for start in range(0, len(records), self.batch_size):
+            chunk = records[start : start + self.batch_size]
+            event = {"Records": [lambda_record(record, self._stream_arn or "") for record in chunk]}
+            try:
+                self.handler(event, lambda_runtime.context(self.function_name))
+            except Exception:
+                log.exception("stream pump: the handler raised; the batch comes again")
+                return False
+        return True
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """GetRecords' record in the shape Lambda passes (epoch seconds, the source ARN)."""
+    stream = dict(record["dynamodb"])
+    for side in ("NewImage", "OldImage", "Keys"):
+        if side in stream:
+            stream[side] = {name: _attribute(value) for name, value in stream[side].items()}
+    created = stream.get("ApproximateCreationDateTime")
+    if created is not None and hasattr(created, "timestamp"):
+        stream["ApproximateCreationDateTime"] = created.timestamp()
+    return {
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "eventVersion": record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.get("awsRegion", "us-east-1"),
+        "dynamodb": stream,
+        "eventSourceARN": stream_arn,
+    }
+
+
+def _attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """botocore parses an empty map attribute as `{}`; Lambda's event carries `{"M": {}}`."""
+    if not value:
+        return {"M": {}}
+    if "M" in value:
+        return {"M": {name: _attribute(inner) for name, inner in value["M"].items()}}
+    if "L" in value:
+        return {"L": [_attribute(inner) for inner in value["L"]]}
+    return value
