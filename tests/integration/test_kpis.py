@@ -15,7 +15,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ pytestmark = pytest.mark.ddb_local
 
 START = date(2026, 3, 1)
 DAYS = 70
+CENT = Decimal("0.01")
 JOB_NAMES = ("pending", "expiry", "tier-review", "dormant")
 
 
@@ -302,3 +303,56 @@ def test_kpis_for_30_days_of_5_stores_read_only_their_rows(ddb_local_table: str)
     assert report["total"]["members_by_tier"]["member"] == (date(2026, 10, 30) - first).days + 1
     assert report["total"]["active_30d"] == 30 and report["total"]["points_earned"] == 3000
     assert report["stores"]["s3"]["points_earned"] == 600 and len(report["stores"]) == 5
+
+
+def test_store_figures_match_the_stores_files(local_stack: LocalResources, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five stores upload a day's file each (members and non-members, returns, a bad row); the
+    per-store figures of /kpis are recomputed from the files' rows and the members' ledgers."""
+    from tests.integration.test_ingest_files import NOW, csv_file, ret, sale
+    from tests.integration.test_ingest_local_stack import upload_and_wait
+
+    monkeypatch.setattr(clock, "now", FixedClock(NOW))
+    rnd = random.Random(5)
+    members = [f"f{n:02d}" for n in range(12)]
+    with api_client() as api:
+        for member_id in members:
+            ok(api.post("/members", {"member_id": member_id}), 201)
+        expected: dict[str, dict[str, Any]] = {}
+        for store in (f"st{n}" for n in range(5)):
+            rows, sold = [], {"member": [Decimal(0), 0], "non_member": [Decimal(0), 0]}
+            for n in range(rnd.randint(15, 30)):
+                member = rnd.choice([*members, "", ""])
+                amount = Decimal(rnd.randint(100, 40000)) / 100
+                rows.append(sale(f"{store}-r{n}", str(amount), member, store=store, category=rnd.choice(["", "fresh"])))
+                who = "member" if member else "non_member"
+                sold[who][0] += amount
+                sold[who][1] += 1
+            rows.append(ret(f"{store}-x1", f"{store}-r0", "0.50").replace("s1,", f"{store},", 1))  # gross figures
+            rows.append(sale(f"{store}-bad", "1.001", store=store))  # rejected: counts nowhere
+            upload_and_wait(local_stack, store, csv_file(*rows), pumps=1)
+            expected[store] = sold
+        assert deliver_stream(local_stack.table_name) > 0
+        report = ok(api.get("/kpis?from=2026-11-21&to=2026-11-21", role="ops"))
+
+    purchases = [e for e in ledger(members) if e["kind"] == "purchase"]
+    assert set(report["stores"]) == set(expected)
+    for store, sold in expected.items():
+        (member_sales, member_receipts), (other_sales, other_receipts) = sold["member"], sold["non_member"]
+        mine = [e for e in purchases if e["details"].get("store_id") == store]
+        figures = report["stores"][store]
+        assert figures["store_member_receipts"] == member_receipts == figures["member_orders"] == len(mine)
+        assert Decimal(figures["store_member_sales"]) == member_sales
+        assert Decimal(figures["store_non_member_sales"]) == other_sales
+        assert figures["store_non_member_receipts"] == other_receipts
+        assert figures["points_earned"] == sum(int(e["points"]) for e in mine)
+        assert figures["member_sales_share"] == round(float(member_sales / (member_sales + other_sales)), 4)
+        if member_receipts:
+            assert Decimal(figures["aov_member"]) == (member_sales / member_receipts).quantize(CENT, ROUND_HALF_UP)
+        assert Decimal(figures["aov_non_member"]) == (other_sales / other_receipts).quantize(CENT, ROUND_HALF_UP)
+        assert [day["date"] for day in figures["days"]] == ["2026-11-21"]
+    all_sales = sum(s["member"][0] + s["non_member"][0] for s in expected.values())
+    assert report["total"]["member_sales_share"] == round(
+        float(sum(s["member"][0] for s in expected.values()) / all_sales), 4
+    )
+    repeat = len(purchases) - len({e["member_id"] for e in purchases})
+    assert report["total"]["repeat_orders"] == repeat
