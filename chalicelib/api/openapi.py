@@ -111,6 +111,16 @@ def build(app: Chalice) -> dict[str, Any]:
             "responses": {"200": {"description": "OpenAPI 3.1"}},
         }
     }
+    if "/ops" in app.routes:  # HTML, not JSON: described here rather than by `endpoint`
+        paths["/ops"] = {
+            "get": {
+                "operationId": "ops_page",
+                "summary": "The ops page: KPI cards and charts, tier and status distribution, stores. A shell "
+                "without data, so without a key (a browser navigation cannot send one); its script reads "
+                "GET /kpis with the ops key from the URL fragment or a form.",
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            }
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Loyalty engine API", "version": "1"},
