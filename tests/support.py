@@ -112,13 +112,22 @@ def api_client() -> Iterator[Api]:
         yield Api(client, storefront, ops)
 
 
+def moto_table_definition(table: str) -> dict[str, Any]:
+    """The table as deployed, without its stream: moto copies a table's whole state (stream records
+    included) on every transaction, which makes long moto tests quadratic. The stream is tested
+    on DynamoDB Local (tests/integration/test_kpis.py)."""
+    from chalicelib.store.schema import table_definition
+
+    definition = table_definition(table)
+    definition.pop("StreamSpecification")
+    return definition
+
+
 @contextmanager
 def api_on_fresh_table(table: str) -> Iterator[Api]:
     """An empty table and an `api_client` on it, dropped afterwards (inside moto_stack)."""
-    from chalicelib.store.schema import table_definition
-
     dynamodb = aws.client("dynamodb")
-    dynamodb.create_table(**table_definition(table))
+    dynamodb.create_table(**moto_table_definition(table))
     try:
         with api_client() as api:
             yield api

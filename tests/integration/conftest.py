@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib import aws
-from chalicelib.store.schema import table_definition
-from tests.support import Api, api_client, moto_stack
+from tests.support import Api, api_client, moto_stack, moto_table_definition
 
 TABLE, BUS = "loyalty-test", "loyalty-test-bus"
 
@@ -16,7 +15,7 @@ TABLE, BUS = "loyalty-test", "loyalty-test-bus"
 @pytest.fixture
 def moto_env() -> Iterator[None]:
     with moto_stack(TABLE, BUS):
-        aws.client("dynamodb").create_table(**table_definition(TABLE))
+        aws.client("dynamodb").create_table(**moto_table_definition(TABLE))
         yield
 
 

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from chalicelib import aws
 from chalicelib.domain.errors import LoyaltyError
 from chalicelib.services import keys, members, wallet
-from chalicelib.store.schema import table_definition
-from tests.support import Api, moto_stack, ok
+from tests.support import Api, moto_stack, moto_table_definition, ok
 
 TABLE, BUS = "loyalty-api-bad-input", "loyalty-api-bad-input-bus"
 PHONE_1, PHONE_2 = "+86 138 0000 0001", "+86 138 0000 0002"
@@ -93,7 +92,7 @@ def world() -> Iterator[World]:
 def _build_world() -> World:
     from app import app
 
-    aws.client("dynamodb").create_table(**table_definition(TABLE))
+    aws.client("dynamodb").create_table(**moto_table_definition(TABLE))
     _, storefront = keys.create_key("storefront", "test storefront")
     _, ops = keys.create_key("ops", "test ops")
     api = Api(Client(app), storefront, ops)
