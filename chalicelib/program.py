@@ -10,6 +10,7 @@ import json
 from datetime import tzinfo
 from decimal import Decimal
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,6 +56,31 @@ class Reward(_Strict):
     stock: int | None = Field(default=None, ge=0)
 
 
+class SegmentRules(_Strict):
+    """RFM scoring of members (domain/segments.py). Each measure has four strictly ascending
+    boundaries that cut it into scores 1-5, 5 the best:
+
+    - recency_days: days since the last purchase day; <= b1 -> R5, <= b2 -> R4, ... > b4 -> R1
+    - frequency_days: distinct purchase days in the last 365 days; >= b4 -> F5, ... < b1 -> F1
+    - monetary: rolling 12-month net spend (the tiers' qualifying spend); >= b4 -> M5, ... < b1 -> M1
+    """
+
+    recency_days: tuple[int, int, int, int] = (14, 45, 90, 180)
+    frequency_days: tuple[int, int, int, int] = (2, 4, 12, 24)
+    monetary: tuple[Money, Money, Money, Money] = (Decimal(500), Decimal(1500), Decimal(4000), Decimal(10000))
+    top_categories: int = Field(default=3, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> SegmentRules:
+        for name, low in (("recency_days", 0), ("frequency_days", 1), ("monetary", 0)):
+            values = getattr(self, name)
+            if values[0] < low or any(b <= a for a, b in pairwise(values)):
+                raise ValueError(f"segments.{name}: four boundaries, strictly ascending, from {low} up")
+        if self.frequency_days[-1] > 365:
+            raise ValueError("segments.frequency_days: at most 365 (purchase days in 365 days)")
+        return self
+
+
 class Program(_Strict):
     name: str
     app_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")
@@ -76,6 +102,7 @@ class Program(_Strict):
     categories: dict[str, Multiplier] = {}
     activities: dict[str, Activity] = {}
     rewards: list[Reward] = []
+    segments: SegmentRules = SegmentRules()
 
     @field_validator("timezone")
     @classmethod

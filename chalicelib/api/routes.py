@@ -9,7 +9,7 @@ from chalice import AuthResponse, Blueprint, Response
 from chalice.app import AuthRequest
 
 from chalicelib.api import models
-from chalicelib.api.http import endpoint
+from chalicelib.api.http import caller_role, endpoint
 from chalicelib.program import load_program
 from chalicelib.services import keys, members, points, wallet
 
@@ -47,8 +47,9 @@ def openapi() -> Response:
 @blueprint.route("/program", methods=["GET"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT)
 def program() -> dict[str, Any]:
-    """Tiers, thresholds, benefits, earn rules, expiry rules and rewards."""
-    return load_program().model_dump(mode="json")
+    """Tiers, thresholds, benefits, earn rules, expiry rules and rewards (segment thresholds: ops keys only)."""
+    ops = caller_role(blueprint.current_request) == OPS
+    return load_program().model_dump(mode="json", exclude=None if ops else {"segments"})
 
 
 @blueprint.route("/rewards", methods=["GET"], authorizer=bearer_key)
@@ -68,8 +69,8 @@ def enrol(body: models.EnrolRequest) -> dict[str, Any]:
 @blueprint.route("/members/{member_id}", methods=["GET"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT)
 def get_member(member_id: str) -> dict[str, Any]:
-    """The member view: status, tier, points, progress, benefits."""
-    return members.view(member_id)
+    """The member view: status, tier, points, progress, benefits; ops keys also see its RFM segment."""
+    return members.view(member_id, include_segment=caller_role(blueprint.current_request) == OPS)
 
 
 @blueprint.route("/members/{member_id}", methods=["PATCH"], authorizer=bearer_key)

@@ -50,6 +50,9 @@ class Member:
     # Program-local days with a purchase, recent ones only (domain/purchase_days.py): the KPI roll-up
     # counts distinct active members over 30/90-day windows from how this set grows.
     purchase_days: list[date] = field(default_factory=list)
+    # Spend by purchase-line category, a few heavy hitters only (domain/segments.py, Space-Saving):
+    # the member's top categories for marketing segments.
+    category_spend: dict[str, Decimal] = field(default_factory=dict)
     referrer_id: str | None = None
     birthday: date | None = None
     marks: JobMarks = field(default_factory=JobMarks)
@@ -102,6 +105,9 @@ class Coupon:
 class DomainEvent:
     detail_type: str
     detail: dict[str, Any]
+    # The member the event is about, as it is once the whole change is decided (the same object
+    # as `MemberChange.after`): the publisher adds the member's segment from it (events.py).
+    subject: Member | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -115,4 +121,4 @@ class MemberChange:
     events: list[DomainEvent] = field(default_factory=list)
 
     def emit(self, detail_type: str, **detail: Any) -> None:
-        self.events.append(DomainEvent(detail_type, {"member_id": self.after.member_id, **detail}))
+        self.events.append(DomainEvent(detail_type, {"member_id": self.after.member_id, **detail}, self.after))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from chalicelib.domain import purchase_days, tiers
+from chalicelib.domain import purchase_days, segments, tiers
 from chalicelib.domain.calendar import expiry_month, last_day_of_month, local_date, month_key
 from chalicelib.domain.earning import Line, clawback_points, purchase_points
 from chalicelib.domain.errors import (
@@ -165,9 +165,8 @@ def record_purchase(
     spend_month = month_key(bought_on)
     after.spend_by_month[spend_month] = after.spend_by_month.get(spend_month, Decimal(0)) + purchase.amount
     after.spend_by_month = _pruned_spend(after, today)
-    after.purchase_days = purchase_days.with_day(
-        after.purchase_days, bought_on, purchase_days.keep_from(today, program.max_backdate_days)
-    )
+    after.purchase_days = purchase_days.with_day(after.purchase_days, bought_on, _keep_days_from(program, today))
+    after.category_spend = segments.add_category_spend(after.category_spend, purchase.lines)
     if after.last_activity_at is None or purchase.occurred_at > after.last_activity_at:
         after.last_activity_at = purchase.occurred_at
     change.entries.append(entry)
@@ -187,6 +186,15 @@ def record_purchase(
         _credit_bonus(program, change, "reactivation", purchase.order_id, program.reactivation_points, now)
     _upgrade_if_earned(program, change, today)
     return change, _referral(program, member, referrer, now)
+
+
+def _keep_days_from(program: Program, today: date) -> date:
+    """The oldest purchase day kept: what the active-member KPIs need, and at least the 365 days the
+    segments' frequency counts (a program with little back-dating would otherwise keep fewer)."""
+    return min(
+        purchase_days.keep_from(today, program.max_backdate_days),
+        today - timedelta(days=segments.FREQUENCY_WINDOW_DAYS),
+    )
 
 
 def _pruned_spend(member: Member, today: date) -> dict[str, Decimal]:

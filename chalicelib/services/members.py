@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib import clock, events
-from chalicelib.domain import rules, tiers
+from chalicelib.domain import rules, segments, tiers
 from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, MemberNotFound
 from chalicelib.domain.model import ERASED, Member
 from chalicelib.program import Program, load_program
@@ -72,9 +72,17 @@ def _load(member_id: str) -> tuple[Member, dict[str, Any]]:
     return member, profile
 
 
-def member_view(program: Program, member: Member, profile: dict[str, Any], today: date) -> dict[str, Any]:
+def member_view(
+    program: Program, member: Member, profile: dict[str, Any], today: date, include_segment: bool = False
+) -> dict[str, Any]:
+    """The member view; `include_segment` (ops callers only) adds the marketing segment: the RFM
+    scores and top categories as of `today`, computed from the state read, never stored stale."""
     tier = program.tier(member.tier)
     progress = tiers.progress(program, member.tier, tiers.rolling_spend(member.spend_by_month, today))
+    extra: dict[str, Any] = {}
+    if include_segment:
+        found = segments.segment(program, member, today)
+        extra["segment"] = {**found.as_dict(), "spend_12m": found.spend_12m.quantize(CENT), "as_of": today}
     return codec.jsonable(
         {
             "member_id": member.member_id,
@@ -94,14 +102,15 @@ def member_view(program: Program, member: Member, profile: dict[str, Any], today
             },
             "benefits": tier.benefits,
             "profile": {name: profile.get(name) for name in (*PERSONAL_FIELDS, "birthday")},
+            **extra,
         }
     )
 
 
-def view(member_id: str) -> dict[str, Any]:
+def view(member_id: str, include_segment: bool = False) -> dict[str, Any]:
     program = load_program()
     member, profile = _load(member_id)
-    return member_view(program, member, profile, clock.now().astimezone(program.tz).date())
+    return member_view(program, member, profile, clock.now().astimezone(program.tz).date(), include_segment)
 
 
 def _contact_swaps(
