@@ -9,7 +9,6 @@ at 1 k and 10 k members (ratio ≈ 1.0); the Scan reads grow with the table (rat
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import Counter
@@ -24,7 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chalicelib import aws, config
+from bench.local import use_local_aws, use_table
+from chalicelib import aws
 from chalicelib.domain.lots import Wallet
 from chalicelib.domain.model import Member, PendingLot
 from chalicelib.program import load_program
@@ -219,15 +219,6 @@ def run_scan_baseline(name: str) -> tuple[Reads, float, int]:
     return reads, time.perf_counter() - started, job.result.members_changed
 
 
-def _use_table(endpoint: str, name: str) -> None:
-    from chalicelib.store.schema import table_definition
-
-    os.environ.update({"AWS_ENDPOINT_URL_DYNAMODB": endpoint, "TABLE_NAME": name})
-    config.reset()
-    aws.reset()
-    aws.client("dynamodb").create_table(**table_definition(name))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000")
@@ -237,28 +228,20 @@ def main() -> None:
 
     from chalicelib.local.ddb_local import DynamoDBLocal
 
-    os.environ.update(
-        {
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        }
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    use_local_aws()
     quiet_events()
     import logging
 
     logging.getLogger("loyalty").setLevel(logging.WARNING)
     results: dict[tuple[str, str, int], tuple[int, float, int]] = {}
     with DynamoDBLocal() as ddb:
-        _use_table(ddb.endpoint, "bench-jobs-warm-up")  # the JVM's JIT: the first calls are slow
+        use_table(ddb.endpoint, "bench-jobs-warm-up")  # the JVM's JIT: the first calls are slow
         populate(200, 20)
         for name in JOB_ORDER:
             run_indexed(name)
         for size in sizes:
             for mode, runner in (("index", run_indexed), ("scan", run_scan_baseline)):
-                _use_table(ddb.endpoint, f"bench-jobs-{mode}-{size}")
+                use_table(ddb.endpoint, f"bench-jobs-{mode}-{size}")
                 started = time.perf_counter()
                 populate(size, args.due)
                 print(

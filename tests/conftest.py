@@ -53,15 +53,18 @@ def unique_name(prefix: str = "test") -> str:
 
 
 @pytest.fixture
-def ddb_local_table(ddb_local_endpoint: str) -> Iterator[str]:
-    """A fresh table on DynamoDB Local that `chalicelib.config`/`chalicelib.aws` point at; dropped after."""
+def ddb_local_table(ddb_local_endpoint: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh table on DynamoDB Local that `chalicelib.config`/`chalicelib.aws` point at; dropped after.
+    Its stream is on only for tests marked `stream` (DynamoDB Local slows down as a session's
+    stream records pile up)."""
     name = unique_name()
+    stream = request.node.get_closest_marker("stream") is not None
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TABLE_NAME", name)
         patch.setenv("AWS_ENDPOINT_URL_DYNAMODB", ddb_local_endpoint)
         _reset_caches()
         dynamodb = aws.client("dynamodb")
-        ensure_table(dynamodb, name)
+        ensure_table(dynamodb, name, stream=stream)
         try:
             yield name
         finally:
@@ -81,7 +84,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def local_stack(ddb_local_table: str, moto_endpoint: str) -> Iterator[LocalResources]:
+def local_stack(ddb_local_table: str, moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[LocalResources]:
     """Every resource of `loyalty dev` under fresh names: table on DynamoDB Local, the rest on moto."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
@@ -89,5 +92,5 @@ def local_stack(ddb_local_table: str, moto_endpoint: str) -> Iterator[LocalResou
         patch.setenv("INGEST_QUEUE_NAME", unique_name())
         patch.setenv("EVENT_BUS_NAME", unique_name())
         _reset_caches()
-        yield create_resources()
+        yield create_resources(stream=request.node.get_closest_marker("stream") is not None)
     _reset_caches()

@@ -53,10 +53,10 @@ def use_endpoints(aws_endpoint: str, dynamodb_endpoint: str) -> None:
     aws.reset()
 
 
-def create_resources() -> LocalResources:
+def create_resources(stream: bool = True) -> LocalResources:
     """Create what is missing; running it again changes nothing."""
     settings = config.settings()
-    ensure_table(aws.client("dynamodb"), settings.table_name)
+    ensure_table(aws.client("dynamodb"), settings.table_name, stream=stream)
     sqs = aws.client("sqs")
     dead_letter_name = settings.ingest_queue_name + DEAD_LETTER_SUFFIX
     dead_letter_url, dead_letter_arn = ensure_queue(sqs, dead_letter_name, {})
@@ -81,14 +81,19 @@ def create_resources() -> LocalResources:
     )
 
 
-def ensure_table(dynamodb: Any, table_name: str) -> None:
+def ensure_table(dynamodb: Any, table_name: str, stream: bool = True) -> None:
+    """`stream=False` is for tests that do not read the stream: DynamoDB Local keeps every stream
+    record of a session and slows down as they pile up."""
     definition = table_definition(table_name)
+    if not stream:
+        definition.pop("StreamSpecification")
     try:
         dynamodb.create_table(**definition)
     except dynamodb.exceptions.ResourceInUseException:
         # A table kept by `--data` from an older schema.
         _add_missing_indexes(dynamodb, definition)
-        _add_missing_stream(dynamodb, definition)
+        if stream:
+            _add_missing_stream(dynamodb, definition)
     dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
 
 

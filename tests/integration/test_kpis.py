@@ -30,7 +30,7 @@ from chalicelib.store import dynamo, keys
 from chalicelib.store.members import load_member
 from tests.support import Api, FixedClock, api_client, ok
 
-pytestmark = pytest.mark.ddb_local
+pytestmark = [pytest.mark.ddb_local, pytest.mark.stream]
 
 START = date(2026, 3, 1)
 DAYS = 70
