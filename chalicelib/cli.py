@@ -292,14 +292,14 @@ def _refuse_remote_endpoints() -> None:
 @click.option("--members", default=200, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--days", default=365, show_default=True, type=click.IntRange(1, 730), help="From today - DAYS to today.")
 @click.option("--seed", default=1, show_default=True, type=click.IntRange(0), help="The same seed gives the same year.")
-@click.option("--stores", default=4, show_default=True, type=click.IntRange(1, 9), help="Stores sending daily files.")
+@click.option("--stores", default=3, show_default=True, type=click.IntRange(1, 9), help="Stores sending daily files.")
 @click.option("--workers", default=6, show_default=True, type=click.IntRange(1, 32), help="Members replayed at once.")
 @click.option(
     "--jobs-every",
-    default=1,
+    default=7,
     show_default=True,
     type=click.IntRange(1, 31),
-    help="Run the scheduled jobs every N simulated days (expiry also on each 1st, birthdays on the day).",
+    help="Run every scheduled job every N simulated days, besides the days the demo members are due.",
 )
 def demo(members: int, days: int, seed: int, stores: int, workers: int, jobs_every: int) -> None:
     """Fill the running `loyalty dev` with a year of realistic demo members, purchases, returns,
@@ -323,7 +323,7 @@ def demo(members: int, days: int, seed: int, stores: int, workers: int, jobs_eve
         raise click.ClickException(str(refused)) from refused
     for line in demo_data.summary_lines(summary):
         click.echo(line)
-    if summary.final.get("problems"):
+    if summary.final.get("problems") or summary.final.get("written_outside_replay"):
         sys.exit(1)
 
 

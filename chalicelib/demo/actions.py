@@ -1,0 +1,142 @@
+"""Running a member's planned actions through the same service functions the API routes call,
+with the request bodies validated by the routes' own models, each at its simulated moment."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.api import models
+from chalicelib.demo.model import Action
+from chalicelib.domain.errors import Busy, Conflict, LoyaltyError, RewardOutOfStock
+from chalicelib.program import Program, Reward
+from chalicelib.services import members, points, wallet
+
+BUSY_TRIES = 4
+
+
+@dataclass
+class Coupon:
+    code: str
+    expires_at: datetime
+
+
+@dataclass
+class Wallet:
+    """The coupons a member was given by the calls the demo made (enrolment, redemptions)."""
+
+    coupons: list[Coupon] = field(default_factory=list)
+
+    def add(self, view: dict[str, Any] | None) -> None:
+        if view and Decimal(str(view.get("value") or 0)) > 0:
+            self.coupons.append(Coupon(view["code"], datetime.fromisoformat(str(view["expires_at"]))))
+
+    def take(self, moment: datetime) -> Coupon | None:
+        self.coupons = [c for c in self.coupons if c.expires_at > moment]
+        return self.coupons.pop(0) if self.coupons else None
+
+
+def reward_choices(program: Program, view: dict[str, Any], pick: float) -> list[Reward]:
+    """The rewards the balance and tier allow, the preferred first: the dearest a third of the
+    time, else the cheapest (the next one when it is out of stock)."""
+    available = int(view["points"]["available"])
+    rank = program.tier_rank(view["tier"]["code"])
+    allowed = sorted(
+        (r for r in program.rewards if r.points_cost <= available and program.tier_rank(r.min_tier) <= rank),
+        key=lambda r: r.points_cost,
+    )
+    return allowed[::-1] if pick < 0.33 else allowed
+
+
+class MemberRunner:
+    """Runs one member's actions of one phase, in order; counts what happened in `tally`."""
+
+    def __init__(self, program: Program, member_id: str, purse: Wallet, tally: Counter[str]) -> None:
+        self.program, self.member_id, self.purse, self.tally = program, member_id, purse, tally
+
+    def call(
+        self, kind: str, work: Callable[[], dict[str, Any]], passed: tuple[type[LoyaltyError], ...] = ()
+    ) -> dict[str, Any] | None:
+        """One service call; a refusal is counted (by its error code) unless it is one of `passed`
+        (raised to the caller); `busy` is retried."""
+        for attempt in range(BUSY_TRIES):
+            try:
+                answer = work()
+            except Busy:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            except passed:
+                raise
+            except LoyaltyError as error:
+                self.tally[f"refused {kind}: {error.code}"] += 1
+                return None
+            self.tally[kind] += 1
+            return answer
+        self.tally[f"refused {kind}: busy"] += 1
+        return None
+
+    def run(self, action: Action, moment: datetime) -> None:
+        getattr(self, f"_{action.kind}")(action, moment)
+
+    def _enrol(self, action: Action, moment: datetime) -> None:
+        body = models.EnrolRequest.model_validate(action.body).client_fields()
+
+        def enrol() -> dict[str, Any]:
+            try:
+                return members.enrol(body)
+            except Conflict as conflict:  # the fake phone is taken (a demo of another seed, same table)
+                if not any(detail.get("field") in ("phone", "email") for detail in conflict.details):
+                    raise
+                return members.enrol({k: v for k, v in body.items() if k not in ("phone", "email")})
+
+        answer = self.call("enrolments", enrol)
+        for coupon in (answer or {}).get("coupons", []):
+            self.purse.add(coupon)
+
+    def _order(self, action: Action, moment: datetime) -> None:
+        body = models.PurchaseRequest.model_validate({**action.body, "occurred_at": moment}).client_fields()
+        if self.call("orders online", lambda: points.record_purchase(self.member_id, body)) is None:
+            return
+        coupon = self.purse.take(moment) if action.pick < 0.7 else None
+        if coupon is not None:
+            self.call("coupons used", lambda: wallet.use_coupon(self.member_id, coupon.code, body["order_id"]))
+
+    def _return(self, action: Action, moment: datetime) -> None:
+        body = models.ReturnRequest.model_validate({**action.body, "occurred_at": moment}).client_fields()
+        self.call("returns online", lambda: points.record_return(self.member_id, body))
+
+    def _activity(self, action: Action, moment: datetime) -> None:
+        body = models.ActivityRequest.model_validate(action.body).client_fields()
+        self.call("activities", lambda: points.record_activity(self.member_id, body))
+
+    def _update(self, action: Action, moment: datetime) -> None:
+        body = models.PatchMemberRequest.model_validate(action.body).client_fields()
+        self.call("profile updates", lambda: members.update(self.member_id, body))
+
+    def _redeem(self, action: Action, moment: datetime) -> None:
+        view = self.call("balance looks", lambda: members.view(self.member_id))
+        if view is None or view["status"] != "active":
+            return
+        for reward in reward_choices(self.program, view, action.pick):
+            body = models.RedemptionRequest.model_validate({**action.body, "reward_id": reward.reward_id})
+            redeem = functools.partial(points.redeem, self.member_id, body.client_fields())
+            try:
+                answer = self.call("redemptions", redeem, (RewardOutOfStock,))
+            except RewardOutOfStock:
+                self.tally[f"{reward.reward_id} out of stock"] += 1
+                continue
+            self.purse.add((answer or {}).get("coupon"))
+            return
+
+    def _adjust(self, action: Action, moment: datetime) -> None:
+        body = models.AdjustmentRequest.model_validate(action.body).client_fields()
+        self.call("adjustments", lambda: points.adjust(self.member_id, body))
+
+    def _erase(self, action: Action, moment: datetime) -> None:
+        self.call("erasures", lambda: members.erase(self.member_id))
