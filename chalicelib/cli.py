@@ -58,6 +58,7 @@ def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, ho
     """Run the whole stack here: DynamoDB Local, moto, the resources, the API, ingestion and jobs."""
     from chalicelib.local.ddb_local import DynamoDBLocal, DynamoDBLocalError
     from chalicelib.local.emulators import MotoServer, MotoServerError
+    from chalicelib.local.pause import scheduler_paused
     from chalicelib.local.pump import SqsPump, sqs_handler
     from chalicelib.local.scheduler import Scheduler, scheduled_jobs
     from chalicelib.local.server import chalice_config, create_server
@@ -89,7 +90,9 @@ def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, ho
             stream_pump = StreamPump(resources.table_name, rollup[1], function_name=rollup[0]).start()
             running.callback(stream_pump.stop)
         scheduled = scheduled_jobs(app)
-        scheduler = Scheduler(scheduled, interval_seconds=SCHEDULER_INTERVAL_SECONDS).start()
+        scheduler = Scheduler(
+            scheduled, interval_seconds=SCHEDULER_INTERVAL_SECONDS, paused_by=scheduler_paused
+        ).start()
         running.callback(scheduler.stop)
 
         try:

@@ -28,8 +28,8 @@ from typing import Any
 from chalicelib.demo import files, report, schedule
 from chalicelib.demo.actions import MemberRunner, Wallet
 from chalicelib.demo.model import EVENING, Action, Plan
-from chalicelib.demo.pause import Lease
 from chalicelib.demo.report import Summary
+from chalicelib.local.pause import Lease
 from chalicelib.program import Program
 from chalicelib.services import jobs
 

@@ -42,9 +42,15 @@ class Scheduler:
     and idempotent, so the next run catches up.
     """
 
-    def __init__(self, jobs: Mapping[str, Job], interval_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        jobs: Mapping[str, Job],
+        interval_seconds: float = 60.0,
+        paused_by: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.jobs = dict(jobs)
         self.interval_seconds = interval_seconds
+        self.paused_by = paused_by  # who holds a pause (`loyalty demo` replaying history), if anyone
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -66,6 +72,9 @@ class Scheduler:
             self.run_all()
 
     def run_all(self) -> None:
+        if holder := self.paused_by():
+            log.info("scheduled jobs paused by %s", holder)
+            return
         for name, job in self.jobs.items():
             if self._stop.is_set():
                 return

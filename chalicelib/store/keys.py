@@ -70,6 +70,11 @@ def job_cursor_key(job: str) -> dict[str, str]:
     return {PK: f"JOB#{job}", SK: "CURSOR"}
 
 
+def scheduler_pause_key() -> dict[str, str]:
+    """`loyalty dev` only: a lease that pauses its scheduler while `loyalty demo` replays history."""
+    return {PK: "JOB#scheduler", SK: "PAUSE"}
+
+
 def profile_key(member_id: str) -> dict[str, str]:
     return {PK: member_pk(member_id), SK: STATE_PREFIX}
 

@@ -20,8 +20,9 @@ from click.testing import CliRunner
 
 from chalicelib import aws, clock, config, demo
 from chalicelib.cli import cli
-from chalicelib.demo import pause, schedule
+from chalicelib.demo import schedule
 from chalicelib.demo.plan import make_plan
+from chalicelib.local import pause
 from chalicelib.local.ddb_local import free_port
 from chalicelib.local.stack import LocalResources
 from chalicelib.program import PROGRAM_FILE, load_program

@@ -204,6 +204,23 @@ def test_scheduler_runs_every_job_each_interval_and_survives_a_failing_one() -> 
     assert runs[:4] == ["failing", "counting", "failing", "counting"]
 
 
+def test_scheduler_skips_its_rounds_while_paused() -> None:
+    runs: list[str] = []
+    holder: list[str | None] = ["loyalty demo --seed 1"]
+    scheduler = Scheduler({"counting": lambda: runs.append("run")}, interval_seconds=0.01, paused_by=lambda: holder[0])
+    scheduler.start()
+    try:
+        time.sleep(0.2)
+        assert runs == []
+        holder[0] = None  # the lease ended
+        deadline = time.monotonic() + 5
+        while not runs and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        scheduler.stop()
+    assert runs
+
+
 def test_scheduler_with_no_jobs_starts_and_stops() -> None:
     scheduler = Scheduler({}, interval_seconds=0.01).start()
     time.sleep(0.05)

@@ -20,7 +20,7 @@ from chalicelib.store import dynamo, keys
 
 LEASE_SECONDS = 120
 RENEW_AFTER_SECONDS = 30
-PAUSE_KEY = {keys.PK: "JOB#scheduler", keys.SK: "PAUSE"}
+PAUSE_KEY = keys.scheduler_pause_key()
 
 
 class Lease:
