@@ -107,7 +107,7 @@ def birthday_keys_on(day: date) -> list[str]:
 def catch_up_days(as_of: date, done_through: date | None, max_days: int = BIRTHDAY_CATCH_UP_DAYS) -> list[date]:
     """The days a date-keyed job still has to look at: those after the last completed one (at most
     `max_days`); a run for a day already done looks at that day again (idempotent)."""
-    if done_through is None or done_through >= as_of:
+    if done_through is None or done_through > as_of:
         return [as_of]
     first = max(done_through + timedelta(days=1), as_of - timedelta(days=max_days - 1))
     return [first + timedelta(days=n) for n in range((as_of - first).days + 1)]
