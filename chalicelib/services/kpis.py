@@ -36,6 +36,8 @@ class RollUp:
     counted: int = 0  # records whose counters were added now
     duplicates: int = 0  # records counted by an earlier delivery
     ignored: int = 0  # records that change no KPI (lots, coupons, files, ...)
+    points_earned: int = 0  # of the records counted now (so the metrics count each point once)
+    points_redeemed: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -114,6 +116,9 @@ def _apply(record_ids: list[str], deltas_by_id: dict[str, Deltas], summary: Roll
             time.sleep(random.uniform(0, 0.05 * 2**attempt))
             continue
         summary.counted += len(pending)
+        for counts in merged.days.values():
+            summary.points_earned += counts[kpi_rollup.EARNED]
+            summary.points_redeemed += counts[kpi_rollup.REDEEMED]
         return
     raise dynamo.StoreError(f"KPI roll-up: {len(pending)} records still conflicting after {ATTEMPTS} attempts")
 
@@ -133,6 +138,9 @@ def roll_up(records: list[dict[str, Any]]) -> RollUp:
     for record_ids, _ in _groups(list(deltas_by_id.items())):
         _apply(record_ids, deltas_by_id, summary)
     metrics.add_metric(name="KpiRecordsCounted", unit="Count", value=summary.counted)
+    # The dashboard's points flow: from the roll-up, off the request path, each point once.
+    metrics.add_metric(name="PointsEarned", unit="Count", value=summary.points_earned)
+    metrics.add_metric(name="PointsRedeemed", unit="Count", value=summary.points_redeemed)
     if summary.duplicates:
         metrics.add_metric(name="KpiRecordsDuplicate", unit="Count", value=summary.duplicates)
     logger.info("kpi roll-up", extra=summary.as_dict())

@@ -356,3 +356,60 @@ def test_store_figures_match_the_stores_files(local_stack: LocalResources, monke
     )
     repeat = len(purchases) - len({e["member_id"] for e in purchases})
     assert report["total"]["repeat_orders"] == repeat
+
+
+def _stream_record(event_id: str, name: str, new: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+    stream: dict[str, Any] = {"Keys": {"pk": {"S": new["pk"]}, "sk": {"S": new["sk"]}}, "NewImage": dynamo.to_item(new)}
+    if old is not None:
+        stream["OldImage"] = dynamo.to_item(old)
+    return {"eventID": event_id, "eventName": name, "dynamodb": stream}
+
+
+def test_a_batch_delivered_again_or_twice_within_itself_is_counted_once(ddb_local_table: str) -> None:
+    from chalicelib.services import kpis as service
+
+    at = "2026-05-04T10:00:00+08:00"
+    profile = {"pk": "MEMBER#d1", "sk": "MEMBER", "status": "active", "tier": "member", "pending": 0}
+    records = [
+        _stream_record(
+            "e1",
+            "INSERT",
+            {
+                "pk": "MEMBER#d1",
+                "sk": "TX#purchase#o1",
+                "kind": "purchase",
+                "points": 90,
+                "occurred_at": at,
+                "details": {"order_number": 1},
+            },
+        ),
+        _stream_record(
+            "e2",
+            "INSERT",
+            {"pk": "MEMBER#d1", "sk": "TX#redemption#r1", "kind": "redemption", "points": -40, "occurred_at": at},
+        ),
+        _stream_record(
+            "e3",
+            "MODIFY",
+            {**profile, "available": 50, "changed_at": at, "purchase_days": ["2026-05-04"]},
+            {**profile, "available": 0},
+        ),
+        _stream_record("e4", "INSERT", {"pk": "MEMBER#d1", "sk": "MEMBER#LOT#2027-05", "remaining": 50}),
+    ]
+    first = service.roll_up([*records, records[0]])  # the same record twice in one batch
+    assert (first.counted, first.duplicates, first.ignored) == (3, 1, 1)
+    assert (first.points_earned, first.points_redeemed) == (90, 40)
+    again = service.roll_up(records)  # Lambda's retry of the whole batch
+    assert (again.counted, again.duplicates, again.points_earned) == (0, 3, 0)
+    day = ok_day(service.report(date(2026, 5, 4), date(2026, 5, 4)))
+    assert (day["points_earned"], day["points_redeemed"], day["points_outstanding"], day["active_30d"]) == (
+        90,
+        40,
+        50,
+        1,
+    )
+
+
+def ok_day(report: dict[str, Any]) -> dict[str, Any]:
+    (day,) = report["days"]
+    return dict(day)
