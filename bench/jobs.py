@@ -11,11 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.local import use_local_aws, use_table
+from bench.local import Reads, count_reads, use_local_aws, use_table
 from chalicelib import aws
 from chalicelib.domain.lots import Wallet
 from chalicelib.domain.model import Member, PendingLot
@@ -126,46 +122,6 @@ def populate(total: int, due: int) -> list[str]:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(_write, batches))
     return due_ids
-
-
-@dataclass
-class Reads:
-    calls: Counter[str]
-    items: int = 0  # items DynamoDB read for us (Scan/Query ScannedCount, GetItem hits)
-    index_items: int = 0  # of which from a due index
-    member_queries: int = 0  # Queries on the table itself: one per member state read
-
-
-@contextmanager
-def count_reads() -> Iterator[Reads]:
-    """Count DynamoDB calls and the items they read (botocore hooks on the shared client)."""
-    reads = Reads(Counter())
-    client_events = aws.client("dynamodb").meta.events
-
-    def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["bench_index"] = params.get("IndexName")
-
-    def after(parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        reads.calls[model.name] += 1
-        if model.name in ("Query", "Scan"):
-            scanned = int(parsed.get("ScannedCount", parsed.get("Count", 0)))
-            reads.items += scanned
-            if context.get("bench_index"):
-                reads.index_items += scanned
-            elif model.name == "Query":
-                reads.member_queries += 1
-        elif model.name == "GetItem" and parsed.get("Item"):
-            reads.items += 1
-        elif model.name == "BatchGetItem":
-            reads.items += sum(len(found) for found in parsed.get("Responses", {}).values())
-
-    client_events.register("before-parameter-build.dynamodb", before)
-    client_events.register("after-call.dynamodb", after)
-    try:
-        yield reads
-    finally:
-        client_events.unregister("before-parameter-build.dynamodb", before)
-        client_events.unregister("after-call.dynamodb", after)
 
 
 def quiet_events() -> None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from chalicelib import aws, config
 
@@ -28,3 +33,43 @@ def use_table(endpoint: str, name: str) -> None:
     config.reset()
     aws.reset()
     aws.client("dynamodb").create_table(**table_definition(name))
+
+
+@dataclass
+class Reads:
+    calls: Counter[str]
+    items: int = 0  # items DynamoDB read for us (Scan/Query ScannedCount, GetItem hits)
+    index_items: int = 0  # of which from a due index
+    member_queries: int = 0  # Queries on the table itself: one per member state read
+
+
+@contextmanager
+def count_reads() -> Iterator[Reads]:
+    """Count DynamoDB calls and the items they read (botocore hooks on the shared client)."""
+    reads = Reads(Counter())
+    client_events = aws.client("dynamodb").meta.events
+
+    def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_index"] = params.get("IndexName")
+
+    def after(parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        reads.calls[model.name] += 1
+        if model.name in ("Query", "Scan"):
+            scanned = int(parsed.get("ScannedCount", parsed.get("Count", 0)))
+            reads.items += scanned
+            if context.get("bench_index"):
+                reads.index_items += scanned
+            elif model.name == "Query":
+                reads.member_queries += 1
+        elif model.name == "GetItem" and parsed.get("Item"):
+            reads.items += 1
+        elif model.name == "BatchGetItem":
+            reads.items += sum(len(found) for found in parsed.get("Responses", {}).values())
+
+    client_events.register("before-parameter-build.dynamodb", before)
+    client_events.register("after-call.dynamodb", after)
+    try:
+        yield reads
+    finally:
+        client_events.unregister("before-parameter-build.dynamodb", before)
+        client_events.unregister("after-call.dynamodb", after)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.jobs import AS_OF, JOB_ORDER, count_reads, populate, quiet_events
+from bench.jobs import AS_OF, JOB_ORDER, populate, quiet_events
+from bench.local import count_reads
 from chalicelib.services import jobs
 
 MEMBERS, DUE = 10_000, 100

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws, clock, config
+from bench.local import count_reads
+from chalicelib import clock, config
 from chalicelib.local.stack import LocalResources
 from chalicelib.local.streams import StreamPump
 from chalicelib.program import PROGRAM_FILE, load_program
@@ -282,24 +283,14 @@ def test_kpis_for_30_days_of_5_stores_read_only_their_rows(ddb_local_table: str)
             deltas.add_store(day, store, points_earned=20, member_orders=1)
         kpi_rows.apply([f"record-{offset}"], deltas, expires_at=0)
 
-    read: Counter[str] = Counter()
-
-    def count(parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        read[model.name] += 1
-        read["items"] += int(parsed.get("Count", 0)) if isinstance(parsed, dict) else 0
-
-    events = aws.client("dynamodb").meta.events
-    events.register("after-call.dynamodb", count)
-    try:
+    with count_reads() as read:
         report = service.report(date(2026, 10, 1), date(2026, 10, 30))
-    finally:
-        events.unregister("after-call.dynamodb", count)
 
-    assert read["Scan"] == 0 and read["GetItem"] == 0
+    assert read.calls["Scan"] == 0 and read.calls["GetItem"] == 0
     # Day rows from 1 July (the month of 90 days before 1 October) to 30 October; the month rows of
     # January to June, plus July, which the range includes and the code drops; 30 × 5 store rows.
-    assert read["items"] == (date(2026, 10, 30) - date(2026, 7, 1)).days + 1 + 7 + 30 * 5
-    assert read["Query"] <= 4
+    assert read.items == (date(2026, 10, 30) - date(2026, 7, 1)).days + 1 + 7 + 30 * 5
+    assert read.calls["Query"] <= 4
     assert report["total"]["members_by_tier"]["member"] == (date(2026, 10, 30) - first).days + 1
     assert report["total"]["active_30d"] == 30 and report["total"]["points_earned"] == 3000
     assert report["stores"]["s3"]["points_earned"] == 600 and len(report["stores"]) == 5
