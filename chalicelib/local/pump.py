@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import aws
 from chalicelib.local import lambda_runtime
+from chalicelib.local.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def sqs_handler(app: Chalice, queue_name: str) -> tuple[str, SqsHandler] | None:
     return chosen[0].name, app.handler_map[chosen[0].name]
 
 
-class SqsPump:
+class SqsPump(Worker):
     def __init__(
         self,
         queue_url: str,
@@ -50,26 +50,13 @@ class SqsPump:
     ) -> None:
         # wait_seconds: the long poll; also how long stop() may take. Keep it below the clients'
         # read timeout (chalicelib.aws: 5 s).
+        super().__init__(f"sqs-pump-{function_name}")
         self.queue_url = queue_url
         self.handler = handler
         self.function_name = function_name
         self.batch_size = min(batch_size, 10)  # ReceiveMessage's limit
         self.wait_seconds = wait_seconds
         self._queue_arn: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> SqsPump:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-pump-{self.function_name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.local import lambda_runtime
+from chalicelib.local.worker import Worker
 
 if TYPE_CHECKING:
     from chalice import Chalice
@@ -35,7 +35,7 @@ def _invoke(handler: Callable[[dict[str, Any], Any], object], name: str, region:
     return handler(lambda_runtime.scheduled_event(name, region), lambda_runtime.context(name))
 
 
-class Scheduler:
+class Scheduler(Worker):
     """Every `interval_seconds` (first run one interval after start) runs each job in turn.
 
     A failing job is logged and does not stop the others or the next round: the jobs are resumable
@@ -48,24 +48,10 @@ class Scheduler:
         interval_seconds: float = 60.0,
         paused_by: Callable[[], str | None] = lambda: None,
     ) -> None:
+        super().__init__("scheduler")
         self.jobs = dict(jobs)
         self.interval_seconds = interval_seconds
         self.paused_by = paused_by  # who holds a pause (`loyalty demo` replaying history), if anyone
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Scheduler:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Waits for a job that is running to finish."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_seconds):

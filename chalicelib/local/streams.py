@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import aws
 from chalicelib.local import lambda_runtime
+from chalicelib.local.worker import Worker
 
 if TYPE_CHECKING:
     from chalice import Chalice
@@ -50,30 +50,24 @@ class _Shard:
     done: bool = False
 
 
-@dataclass
-class StreamPump:
-    table_name: str
-    handler: StreamHandler
-    function_name: str = "kpi_rollup"
-    batch_size: int = 500
-    interval_seconds: float = 1.0
-    _client: Any = None
-    _shards: dict[str, _Shard] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    _stream_arn: str | None = None
-
-    def start(self) -> StreamPump:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="stream-pump", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+class StreamPump(Worker):
+    def __init__(
+        self,
+        table_name: str,
+        handler: StreamHandler,
+        function_name: str = "kpi_rollup",
+        batch_size: int = 500,
+        interval_seconds: float = 1.0,
+    ) -> None:
+        super().__init__("stream-pump")
+        self.table_name = table_name
+        self.handler = handler
+        self.function_name = function_name
+        self.batch_size = batch_size
+        self.interval_seconds = interval_seconds
+        self._client: Any = None
+        self._shards: dict[str, _Shard] = {}
+        self._stream_arn: str | None = None
 
     def _run(self) -> None:
         while not self._stop.is_set():
