@@ -27,18 +27,8 @@ from urllib.parse import quote_plus
 from chalicelib import aws
 from chalicelib.demo.model import Plan, StoreRow
 from chalicelib.ingest import names, objects
+from chalicelib.ingest.rows import COLUMNS
 
-COLUMNS = (
-    "store_id",
-    "receipt_id",
-    "occurred_at",
-    "type",
-    "amount",
-    "currency",
-    "member_id",
-    "original_receipt_id",
-    "category",
-)
 ATTEMPTS = 3
 
 
