@@ -41,6 +41,19 @@ class DevStack:
         env["AWS_ENDPOINT_URL_DYNAMODB"] = self.lines["AWS_ENDPOINT_URL_DYNAMODB"]
         return env
 
+    def create_key(self, role: str, name: str) -> str:
+        """`loyalty keys create` from another process, as an operator would; the key it prints."""
+        created = subprocess.run(
+            loyalty("keys", "create", "--role", role, "--name", name),
+            cwd=PROJECT_ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return dict(line.split(": ", 1) for line in created.stdout.splitlines())["key"]
+
 
 def loyalty(*args: str) -> list[str]:
     return [sys.executable, "-m", "chalicelib.cli", *args]
@@ -182,18 +195,7 @@ def _call(url: str, key: str, body: dict[str, object] | None = None) -> tuple[in
 
 
 def test_the_kpis_follow_writes_through_the_table_stream(dev_stack: DevStack) -> None:
-    keys = {}
-    for role in ("ops", "storefront"):
-        created = subprocess.run(
-            loyalty("keys", "create", "--role", role, "--name", f"kpi-{role}"),
-            cwd=PROJECT_ROOT,
-            env=dev_stack.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert created.returncode == 0, created.stderr
-        keys[role] = dict(line.split(": ", 1) for line in created.stdout.splitlines())["key"]
+    keys = {role: dev_stack.create_key(role, f"kpi-{role}") for role in ("ops", "storefront")}
 
     # When: a member enrols and buys through the HTTP API
     assert _call(f"{dev_stack.api}/members", keys["storefront"], {"member_id": "kpi-e2e"})[0] == 201

@@ -159,22 +159,9 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         yield stack
 
 
-def create_key(dev: DevStack, role: str) -> str:
-    created = subprocess.run(
-        loyalty("keys", "create", "--role", role, "--name", f"ops-page-{role}"),
-        cwd=PROJECT_ROOT,
-        env=dev.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return dict(line.split(": ", 1) for line in created.stdout.splitlines())["key"]
-
-
 @pytest.fixture(scope="module")
 def keys(dev: DevStack) -> dict[str, str]:
-    return {role: create_key(dev, role) for role in ("storefront", "ops")}
+    return {role: dev.create_key(role, f"ops-page-{role}") for role in ("storefront", "ops")}
 
 
 def http() -> requests.Session:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -32,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.e2e.test_dev_server import PROJECT_ROOT, DevStack, loyalty, wait_until_ready
+from tests.e2e.test_dev_server import PROJECT_ROOT, DevStack, running_dev
 
 pytestmark = pytest.mark.e2e
 
@@ -58,38 +56,13 @@ OPERATIONS = sorted((method.upper(), path) for path, methods in COMMITTED["paths
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    logs = tmp_path_factory.mktemp("dev") / "dev.stderr"
-    with logs.open("w") as stderr:
-        command = loyalty("dev", "--port", "0", "--emulator-port", "0", "--dynamodb-port", "0")
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
-        try:
-            yield DevStack(process, wait_until_ready(process))
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            finally:
-                if process.poll() is None:
-                    process.kill()
-
-
-def create_key(dev: DevStack, role: str) -> str:
-    """`loyalty keys create` from another process, as an operator would."""
-    created = subprocess.run(
-        loyalty("keys", "create", "--role", role, "--name", f"schemathesis-{role}"),
-        cwd=PROJECT_ROOT,
-        env=dev.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return dict(line.split(": ", 1) for line in created.stdout.splitlines())["key"]
+    with running_dev(tmp_path_factory.mktemp("dev")) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
 def keys(dev: DevStack) -> dict[str, str]:
-    found = {role: create_key(dev, role) for role in ("storefront", "ops")}
+    found = {role: dev.create_key(role, f"schemathesis-{role}") for role in ("storefront", "ops")}
     # A member that exists (with a purchase to return), so that generated requests get past the 404s.
     for member_id in (KNOWN_MEMBER, ERASABLE_MEMBER):
         answer = requests.post(
