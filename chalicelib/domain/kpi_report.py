@@ -89,6 +89,10 @@ def _zero_sales() -> dict[str, Decimal]:
 class _Stocks:
     counts: Counter[str]
 
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Apply a row's stock changes (its flows and window gains are not stocks)."""
+        self.counts.update(_counts(row, [name for name in row if r.is_stock_attribute(name)]))
+
     def figures(self, tiers: Iterable[str]) -> dict[str, Any]:
         return {
             "members_by_tier": {tier: self.counts[r.tier_attribute(tier)] for tier in tiers},
@@ -138,13 +142,12 @@ def report(rows: Rows, start: date, end: date, tiers: list[str], store_id: str |
     """`{from, to, store_id, total, days, stores}` for the days start..end (both included)."""
     stocks = _Stocks(Counter())
     for month in rows.months_before:
-        stocks.counts.update(_counts(month, [name for name in month if r.is_stock_attribute(name)]))
+        stocks.add(month)
     gains = {window: _gains(rows.days, window) for window in ACTIVE_WINDOWS}
 
     day = first_day_to_read(start)
     while day < start:  # stocks up to the end of the day before the range
-        row = rows.days.get(day, {})
-        stocks.counts.update(_counts(row, [name for name in row if r.is_stock_attribute(name)]))
+        stocks.add(rows.days.get(day, {}))
         day += timedelta(days=1)
     dormant_at_start = stocks.counts[r.status_attribute("dormant")]
 
@@ -160,7 +163,7 @@ def report(rows: Rows, start: date, end: date, tiers: list[str], store_id: str |
     while day <= end:
         row = rows.days.get(day, {})
         dormant_before = stocks.counts[r.status_attribute("dormant")]
-        stocks.counts.update(_counts(row, [name for name in row if r.is_stock_attribute(name)]))
+        stocks.add(row)
         flows = _counts(row, FLOWS)
         sales = sales_by_day.get(day) or _zero_sales()
         active = {f"active_{window}d": active_on(day, gains[window], window) for window in ACTIVE_WINDOWS}
