@@ -51,7 +51,7 @@ def job_pending(event: object) -> dict[str, object]:
 
 # --- Sales-file ingestion (SPEC 4) --------------------------------------------------------------------
 # S3 incoming/ → SQS → this handler; the same queue carries the chunks a large file fans out into
-# (services/ingest.py). `loyalty dev` delivers the queue to it through chalicelib/local/pump.py.
+# (services/ingest.py). `loyalty dev` delivers the queue to it through loyalty_tools/local/pump.py.
 # The file reports are served by the files blueprint (ops role).
 from chalice.app import SQSEvent  # noqa: E402
 
@@ -73,7 +73,7 @@ def ingest_queue_consumer(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
 # The table's stream (new and old images) → day rows of the KPIs, off the request path: a member write
 # never touches a shared counter. Every record is counted once (services/kpis.py keeps a marker per
 # record in the same transaction). infra/ replaces the placeholder ARN with the table's stream;
-# `loyalty dev` polls DynamoDB Local's stream and calls this same handler (chalicelib/local/streams.py).
+# `loyalty dev` polls DynamoDB Local's stream and calls this same handler (loyalty_tools/local/streams.py).
 from chalice.app import DynamoDBEvent  # noqa: E402
 
 from chalicelib.api.kpis import blueprint as kpis_blueprint  # noqa: E402

@@ -21,9 +21,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chalicelib import aws, config
-from chalicelib.local.ddb_local import DynamoDBLocal
 from chalicelib.store import dynamo, keys
 from chalicelib.store.schema import table_definition
+from loyalty_tools.local.ddb_local import DynamoDBLocal
 
 MEMBERS = 50
 ROUNDS = 5

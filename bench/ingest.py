@@ -230,12 +230,12 @@ def e2e_bench(rows: int, members: int, directory: Path) -> dict[str, Any]:
     from chalicelib import events as bus
     from chalicelib.domain.model import DomainEvent
     from chalicelib.ingest import names, objects
-    from chalicelib.local.ddb_local import DynamoDBLocal
-    from chalicelib.local.emulators import MotoServer
-    from chalicelib.local.pump import SqsPump
-    from chalicelib.local.stack import create_resources, use_endpoints
     from chalicelib.services import ingest
     from chalicelib.services import members as member_service
+    from loyalty_tools.local.ddb_local import DynamoDBLocal
+    from loyalty_tools.local.emulators import MotoServer
+    from loyalty_tools.local.pump import SqsPump
+    from loyalty_tools.local.stack import create_resources, use_endpoints
 
     published = Counter[str]()
 

@@ -182,7 +182,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
 
-    from chalicelib.local.ddb_local import DynamoDBLocal
+    from loyalty_tools.local.ddb_local import DynamoDBLocal
 
     use_local_aws()
     quiet_events()

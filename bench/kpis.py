@@ -113,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--purchases", type=int, default=2000)
     args = parser.parse_args()
-    from chalicelib.local.ddb_local import DynamoDBLocal
+    from loyalty_tools.local.ddb_local import DynamoDBLocal
 
     use_local_aws()
     import logging

@@ -40,7 +40,7 @@ EXPECTED_REFUSALS = {("redeem", 422)}  # insufficient_points: the rules at work,
 
 
 def loyalty(*args: str) -> list[str]:
-    return [sys.executable, "-m", "chalicelib.cli", *args]
+    return [sys.executable, "-m", "loyalty_tools.cli", *args]
 
 
 # --- the stack ------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ fi
 if ! command -v npm >/dev/null 2>&1; then
   apt_install npm
 fi
-.venv/bin/python -c 'from chalicelib.local.ddb_local import ensure_installed; print("DynamoDB Local:", ensure_installed())'
+.venv/bin/python -c 'from loyalty_tools.local.ddb_local import ensure_installed; print("DynamoDB Local:", ensure_installed())'
 
 # Chromium renders the ops page in tests/e2e/test_ops_page.py (headless, no driver library). Installed
 # only as root: elsewhere the test skips without it (and fails when CI is set).

@@ -7,7 +7,7 @@ bin=.venv/bin
 "$bin/ruff" check .
 "$bin/ruff" format --check .
 
-targets=(chalicelib)
+targets=(chalicelib loyalty_tools)
 [ -f app.py ] && targets+=(app.py)
 # mypy refuses a folder without Python files
 if [ -n "$(find infra -name '*.py' -print -quit 2>/dev/null)" ]; then targets+=(infra); fi

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib import aws, config
-from chalicelib.local.ddb_local import DynamoDBLocal
-from chalicelib.local.emulators import MotoServer
-from chalicelib.local.stack import FAKE_AWS_ENV, LocalResources, create_resources, ensure_table
+from loyalty_tools.local.ddb_local import DynamoDBLocal
+from loyalty_tools.local.emulators import MotoServer
+from loyalty_tools.local.stack import FAKE_AWS_ENV, LocalResources, create_resources, ensure_table
 
 
 def _reset_caches() -> None:

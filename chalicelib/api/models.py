@@ -46,7 +46,9 @@ Points = Annotated[int, Field(ge=-1_000_000, le=1_000_000, strict=True)]  # stri
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # defer_build: a model's validator is built on its first use, not at import (cold starts build only
+    # the models their requests need).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     def client_fields(self) -> dict[str, Any]:
         """What the client actually sent (idempotency fingerprints ignore filled-in defaults)."""

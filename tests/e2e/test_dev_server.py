@@ -56,7 +56,7 @@ class DevStack:
 
 
 def loyalty(*args: str) -> list[str]:
-    return [sys.executable, "-m", "chalicelib.cli", *args]
+    return [sys.executable, "-m", "loyalty_tools.cli", *args]
 
 
 def _read_lines(stream: IO[str], into: queue.Queue[str]) -> None:

@@ -239,7 +239,7 @@ def wait_for_rollup(dev: DevStack, key: str, start: dt.date, end: dt.date) -> di
     """The KPI roll-up reads the table's stream off the request path. Wait until /kpis shows what
     put_data wrote, and then for two equal answers in a row (nothing left in flight)."""
     # ROLL-UP HOOK (to settle with services/kpis.py): this relies on `loyalty dev` delivering the table's
-    # stream to the kpi_rollup handler by itself (chalicelib/local/streams.py). If a drain has to be
+    # stream to the kpi_rollup handler by itself (loyalty_tools/local/streams.py). If a drain has to be
     # triggered instead, call it here (from another process: with dev.env(), like `loyalty keys`).
     deadline = time.monotonic() + ROLLUP_TIMEOUT_SECONDS
     previous: dict[str, Any] | None = None

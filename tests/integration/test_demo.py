@@ -18,16 +18,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from chalicelib import aws, clock, config, demo
-from chalicelib.cli import cli
-from chalicelib.demo import schedule
-from chalicelib.demo.plan import make_plan
-from chalicelib.local import pause
-from chalicelib.local.ddb_local import free_port
-from chalicelib.local.stack import LocalResources
+from chalicelib import aws, clock, config
 from chalicelib.program import PROGRAM_FILE, load_program
 from chalicelib.services import check
 from chalicelib.store import dynamo, keys
+from loyalty_tools import demo
+from loyalty_tools.cli import cli
+from loyalty_tools.demo import schedule
+from loyalty_tools.demo.plan import make_plan
+from loyalty_tools.local import pause
+from loyalty_tools.local.ddb_local import free_port
+from loyalty_tools.local.stack import LocalResources
 from tests.support import count_dynamodb_calls
 
 MEMBERS, DAYS, SEED, STORES = 15, 60, 4, 2  # this seed's 60 days hold birthdays, a referral, returns, a comeback

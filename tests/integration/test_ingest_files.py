@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib import aws, clock, config
-from chalicelib.local.pump import SqsPump
 from chalicelib.services import ingest as ingest_service
 from chalicelib.services import members as member_service
 from chalicelib.store import dynamo, keys
 from chalicelib.store.members import load_member
+from loyalty_tools.local.pump import SqsPump
 from tests.support import FixedClock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib import clock
-from chalicelib.cli import cli
 from chalicelib.ingest import names, objects
-from chalicelib.local.pump import SqsPump
-from chalicelib.local.stack import LocalResources
 from chalicelib.services import ingest as ingest_service
 from chalicelib.services import members as member_service
 from chalicelib.store.members import load_member
+from loyalty_tools.cli import cli
+from loyalty_tools.local.pump import SqsPump
+from loyalty_tools.local.stack import LocalResources
 from tests.integration.test_ingest_files import NOW, csv_file, ret, sale
 from tests.support import FixedClock
 

@@ -474,7 +474,7 @@ def test_the_schedule_handlers_run_the_jobs(world, monkeypatch):
 def test_loyalty_jobs_run_with_as_of(world, monkeypatch):
     from click.testing import CliRunner
 
-    from chalicelib import cli
+    from loyalty_tools import cli
 
     monkeypatch.setattr(cli, "_use_running_stack", lambda: None)  # the moto table of this test
     world.enrol("m1", at(2026, 1, 10))

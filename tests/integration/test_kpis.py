@@ -23,12 +23,12 @@ import pytest
 
 from bench.local import count_reads
 from chalicelib import clock, config
-from chalicelib.local.stack import LocalResources
-from chalicelib.local.streams import StreamPump
 from chalicelib.program import PROGRAM_FILE, load_program
 from chalicelib.services import jobs
 from chalicelib.store import dynamo, keys
 from chalicelib.store.members import load_member
+from loyalty_tools.local.stack import LocalResources
+from loyalty_tools.local.streams import StreamPump
 from tests.support import Api, FixedClock, api_client, ok
 
 pytestmark = [pytest.mark.ddb_local, pytest.mark.stream]

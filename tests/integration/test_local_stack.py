@@ -12,10 +12,10 @@ from urllib.parse import unquote_plus
 import pytest
 
 from chalicelib import aws
-from chalicelib.local.ddb_local import DynamoDBLocal
-from chalicelib.local.pump import SqsPump, sqs_handler
-from chalicelib.local.scheduler import Scheduler, scheduled_jobs
-from chalicelib.local.stack import MAX_RECEIVE_COUNT, LocalResources, create_resources, ensure_table
+from loyalty_tools.local.ddb_local import DynamoDBLocal
+from loyalty_tools.local.pump import SqsPump, sqs_handler
+from loyalty_tools.local.scheduler import Scheduler, scheduled_jobs
+from loyalty_tools.local.stack import MAX_RECEIVE_COUNT, LocalResources, create_resources, ensure_table
 
 pytestmark = pytest.mark.ddb_local
 
@@ -68,7 +68,7 @@ def test_stack_creates_every_resource_once(local_stack: LocalResources) -> None:
 
 def test_ensure_table_adds_an_index_missing_from_a_kept_table(ddb_local_table: str, monkeypatch: Any) -> None:
     # Given: a table created before the schema gained an index (as `loyalty dev --data` keeps it)
-    from chalicelib.local import stack
+    from loyalty_tools.local import stack
 
     original = stack.table_definition
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import calendar
 from datetime import date
 
-from chalicelib.demo.model import Plan
-from chalicelib.demo.people import Person, make_people
-from chalicelib.demo.story import MemberStory
-from chalicelib.demo.tills import number_receipts, store_traffic
+from loyalty_tools.demo.model import Plan
+from loyalty_tools.demo.people import Person, make_people
+from loyalty_tools.demo.story import MemberStory
+from loyalty_tools.demo.tills import number_receipts, store_traffic
 
 
 def _birthday_days(plan: Plan, person: Person) -> set[int]:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.demo.model import (
+from loyalty_tools.demo.model import (
     CENT,
     CLOSE,
     EVENING,
@@ -25,7 +25,7 @@ from chalicelib.demo.model import (
     demand,
     money,
 )
-from chalicelib.demo.people import Person
+from loyalty_tools.demo.people import Person
 
 
 class MemberStory:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
-from chalicelib.demo.model import SALE, Plan
 from chalicelib.domain import jobs
 from chalicelib.domain.calendar import add_months, expiry_month
 from chalicelib.domain.tiers import review_date
 from chalicelib.program import Program
+from loyalty_tools.demo.model import SALE, Plan
 
 ORDER = (jobs.PENDING, jobs.EXPIRY, jobs.TIER_REVIEW, jobs.DORMANT_JOB, jobs.BIRTHDAY)  # releases before expiry
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import aws
-from chalicelib.local import lambda_runtime
-from chalicelib.local.worker import Worker
+from loyalty_tools.local import lambda_runtime
+from loyalty_tools.local.worker import Worker
 
 if TYPE_CHECKING:
     from chalice import Chalice

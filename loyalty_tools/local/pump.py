@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import aws
-from chalicelib.local import lambda_runtime
-from chalicelib.local.worker import Worker
+from loyalty_tools.local import lambda_runtime
+from loyalty_tools.local.worker import Worker
 
 log = logging.getLogger(__name__)
 

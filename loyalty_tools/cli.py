@@ -56,14 +56,14 @@ def main() -> None:
 @click.option("--host", default=LOCALHOST, show_default=True, help="Interface the API listens on.")
 def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, host: str) -> None:
     """Run the whole stack here: DynamoDB Local, moto, the resources, the API, ingestion and jobs."""
-    from chalicelib.local.ddb_local import DynamoDBLocal, DynamoDBLocalError
-    from chalicelib.local.emulators import MotoServer, MotoServerError
-    from chalicelib.local.pause import scheduler_paused
-    from chalicelib.local.pump import SqsPump, sqs_handler
-    from chalicelib.local.scheduler import Scheduler, scheduled_jobs
-    from chalicelib.local.server import chalice_config, create_server
-    from chalicelib.local.stack import create_resources, use_endpoints
-    from chalicelib.local.streams import StreamPump, stream_handler
+    from loyalty_tools.local.ddb_local import DynamoDBLocal, DynamoDBLocalError
+    from loyalty_tools.local.emulators import MotoServer, MotoServerError
+    from loyalty_tools.local.pause import scheduler_paused
+    from loyalty_tools.local.pump import SqsPump, sqs_handler
+    from loyalty_tools.local.scheduler import Scheduler, scheduled_jobs
+    from loyalty_tools.local.server import chalice_config, create_server
+    from loyalty_tools.local.stack import create_resources, use_endpoints
+    from loyalty_tools.local.streams import StreamPump, stream_handler
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)  # "found credentials/endpoint" for every client
@@ -140,8 +140,8 @@ def _load_app() -> Chalice:
 
 def _use_running_stack() -> None:
     """Point this process at the running `loyalty dev`, or stop with a clear message."""
-    from chalicelib.local.ddb_local import answers
-    from chalicelib.local.stack import use_endpoints
+    from loyalty_tools.local.ddb_local import answers
+    from loyalty_tools.local.stack import use_endpoints
 
     aws_endpoint = os.environ.get("AWS_ENDPOINT_URL") or f"http://{LOCALHOST}:{DEFAULT_EMULATOR_PORT}"
     dynamodb_endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or f"http://{LOCALHOST}:{DEFAULT_DYNAMODB_PORT}"
@@ -309,7 +309,7 @@ def demo(members: int, days: int, seed: int, stores: int, workers: int, jobs_eve
     redemptions, activities and store sales files, replayed day by day in simulated time."""
     _refuse_remote_endpoints()
     _use_running_stack()
-    from chalicelib import demo as demo_data
+    from loyalty_tools import demo as demo_data
 
     out = sys.stdout
 

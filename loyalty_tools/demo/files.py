@@ -25,9 +25,9 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from chalicelib import aws
-from chalicelib.demo.model import Plan, StoreRow
 from chalicelib.ingest import names, objects
 from chalicelib.ingest.rows import COLUMNS
+from loyalty_tools.demo.model import Plan, StoreRow
 
 ATTEMPTS = 3
 

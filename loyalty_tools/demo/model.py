@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.demo.people import Person
+from loyalty_tools.demo.people import Person
 
 CENT = Decimal("0.01")
 OPEN, CLOSE = 7 * 60, 22 * 60  # the daytime actions happen in [07:00, 22:00)

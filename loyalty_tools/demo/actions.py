@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.api import models
-from chalicelib.demo.model import Action
 from chalicelib.domain.errors import Busy, Conflict, LoyaltyError, RewardOutOfStock
 from chalicelib.program import Program, Reward
 from chalicelib.services import members, points, wallet
+from loyalty_tools.demo.model import Action
 
 BUSY_TRIES = 4
 

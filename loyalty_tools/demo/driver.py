@@ -25,13 +25,13 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from typing import Any
 
-from chalicelib.demo import files, report, schedule
-from chalicelib.demo.actions import MemberRunner, Wallet
-from chalicelib.demo.model import EVENING, Action, Plan
-from chalicelib.demo.report import Summary
-from chalicelib.local.pause import Lease
 from chalicelib.program import Program
 from chalicelib.services import jobs
+from loyalty_tools.demo import files, report, schedule
+from loyalty_tools.demo.actions import MemberRunner, Wallet
+from loyalty_tools.demo.model import EVENING, Action, Plan
+from loyalty_tools.demo.report import Summary
+from loyalty_tools.local.pause import Lease
 
 JOBS_MINUTE = 5
 FILES_MINUTE = 6 * 60 + 30

@@ -24,13 +24,13 @@ from typing import Any
 
 from chalicelib import aws, clock
 from chalicelib.config import settings
-from chalicelib.demo.driver import Replay, member_days, replay_all, today_in
-from chalicelib.demo.plan import Plan, make_plan
-from chalicelib.demo.report import Summary, summary_lines
 from chalicelib.domain import jobs as job_names
-from chalicelib.local.pause import scheduler_paused_by
 from chalicelib.program import load_program
 from chalicelib.store import dynamo, keys
+from loyalty_tools.demo.driver import Replay, member_days, replay_all, today_in
+from loyalty_tools.demo.plan import Plan, make_plan
+from loyalty_tools.demo.report import Summary, summary_lines
+from loyalty_tools.local.pause import scheduler_paused_by
 
 __all__ = ["DemoRefused", "Options", "Summary", "run", "summary_lines"]
 

@@ -78,7 +78,7 @@ def summary_lines(summary: Summary) -> list[str]:
         lines.append(
             f"warning: {outside:,} ledger entries or coupons of demo members are dated after the replay: something "
             "else ran the scheduled jobs as of today while the demo replayed the past (`loyalty dev`'s scheduler "
-            "must honour chalicelib.demo.pause.scheduler_paused()); dormancies and reactivations are not true"
+            "must honour loyalty_tools.demo.pause.scheduler_paused()); dormancies and reactivations are not true"
         )
     refused = refusals(summary)
     if refused:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import random
 
-from chalicelib.demo.model import (
+from loyalty_tools.demo.model import (
     HOUR_WEIGHTS,
     MISREAD_CARD_SHARE,
     NON_MEMBER_RETURN_SHARE,
