@@ -85,7 +85,7 @@ class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, stack: LoyaltyStack) -> None:
         super().__init__(scope, construct_id)
         self.stack = stack
-        self.prefix = f"{stack.stack_name}-"
+        self.prefix = stack.alarm_prefix
         self.alarms: list[cw.Alarm] = []
         self.action = actions.SnsAction(stack.alarm_topic)
         self._function_alarms()

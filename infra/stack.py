@@ -517,9 +517,33 @@ class LoyaltyStack(Stack):
         topic = sns.Topic(
             self, "Alarms", topic_name=f"{APP_NAME}-{self.stage.name}-alarms", master_key=key, enforce_ssl=True
         )
+        # A topic policy replaces SNS's default one: without this statement the topic (whose policy
+        # holds the deny of plain HTTP) refuses every alarm. Only this stack's alarms, in this
+        # account and region, may publish (no confused deputy).
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsOfThisStack",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {"aws:SourceArn": self.alarm_arn_pattern},
+                },
+            )
+        )
         if alarm_email:
             topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         return topic
+
+    @property
+    def alarm_prefix(self) -> str:
+        """Every alarm of the stack is named with this prefix (the topic admits no other)."""
+        return f"{self.stack_name}-"
+
+    @property
+    def alarm_arn_pattern(self) -> str:
+        return f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:{self.alarm_prefix}*"
 
     def _outputs(self) -> None:
         values = {
