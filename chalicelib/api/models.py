@@ -1,39 +1,32 @@
-"""Request bodies, validated by pydantic (unknown fields refused, money exact, times with offsets)."""
+"""Request bodies, validated by pydantic (unknown fields refused, money exact, times with offsets).
+Field rules shared with the sales files come from domain/commands.py; `command()` turns a body into
+the typed command the services take."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
-CENT = Decimal("0.01")
+from chalicelib.domain import commands
+
+ClientId = Annotated[str, Field(min_length=1, max_length=commands.CLIENT_ID_MAX, pattern=commands.CLIENT_ID_PATTERN)]
 
 
 def _text_only(value: object) -> object:
-    """Dates and amounts come as JSON strings (ISO 8601, "12.50") or, for amounts, numbers;
-    a bare number is not a timestamp."""
+    """Dates come as JSON strings (ISO 8601); a bare number is not a timestamp."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise ValueError("expected an ISO 8601 string")
     return value
 
 
-def _plain_amount(value: object) -> object:
-    if isinstance(value, str) and not re.fullmatch(r"\d{1,10}(\.\d{1,2})?", value.strip()):
-        raise ValueError("expected a plain decimal like 12.50")
-    if isinstance(value, bool):
-        raise ValueError("expected an amount")
-    return value
-
-
+# Documented as the string clients should send; a JSON number is read the same way.
 Amount = Annotated[
     Decimal,
-    Field(gt=0, le=Decimal("10000000"), max_digits=12, decimal_places=2),
-    BeforeValidator(_plain_amount),
-    AfterValidator(lambda amount: amount.quantize(CENT)),
+    BeforeValidator(commands.parse_amount),
+    WithJsonSchema({"type": "string", "pattern": commands.AMOUNT_PATTERN, "examples": ["12.50"]}),
 ]
 Moment = Annotated[AwareDatetime, BeforeValidator(_text_only)]
 Day = Annotated[date, BeforeValidator(_text_only)]
@@ -92,17 +85,23 @@ class PatchMemberRequest(Body):
 
 class PurchaseLine(Body):
     sku: Annotated[str, Field(min_length=1, max_length=64)]
-    category: Annotated[str, Field(max_length=40)] | None = None
+    category: Annotated[str, Field(max_length=commands.CATEGORY_MAX)] | None = None
     amount: Amount
 
 
 class PurchaseRequest(Body):
     order_id: ClientId
     amount: Amount
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    currency: Annotated[str, Field(pattern=commands.CURRENCY_PATTERN)]
     occurred_at: Moment | None = None
-    channel: Annotated[str, Field(max_length=32)] | None = None
+    channel: Annotated[str, Field(max_length=commands.CHANNEL_MAX)] | None = None
     lines: list[PurchaseLine] | None = Field(default=None, max_length=500)
+
+    def command(self, member_id: str) -> commands.RecordPurchase:
+        lines = tuple(commands.PurchaseLine(line.amount, line.category, line.sku) for line in self.lines or ())
+        return commands.RecordPurchase(
+            member_id, self.order_id, self.amount, self.currency, self.occurred_at, self.channel, None, lines
+        )
 
 
 class ReturnRequest(Body):
@@ -110,6 +109,9 @@ class ReturnRequest(Body):
     order_id: ClientId
     amount: Amount
     occurred_at: Moment | None = None
+
+    def command(self, member_id: str) -> commands.RecordReturn:
+        return commands.RecordReturn(member_id, self.return_id, self.order_id, self.amount, self.occurred_at)
 
 
 class RedemptionRequest(Body):

@@ -15,16 +15,24 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
+from chalicelib.domain.commands import (
+    AMOUNT_HINT,
+    AMOUNT_PATTERN,
+    CATEGORY_MAX,
+    CLIENT_ID_HINT,
+    CLIENT_ID_MAX,
+    CLIENT_ID_PATTERN,
+    CURRENCY_PATTERN,
+)
+
 REQUIRED = ("store_id", "receipt_id", "occurred_at", "type", "amount", "currency")
 OPTIONAL = ("member_id", "original_receipt_id", "category")
 COLUMNS = REQUIRED + OPTIONAL
 
 SALE, RETURN = "SALE", "RETURN"
-# > 0, at most 2 decimals, at most 9,999,999.99 (the API allows up to 10,000,000), plain digits only:
-# no sign, exponent or thousands separator. Checked in Rust: a Python validator per row costs ~1 µs.
-AMOUNT_PATTERN = r"^(?:0*[1-9][0-9]{0,6}(?:\.[0-9]{1,2})?|0*\.(?:0[1-9]|[1-9][0-9]?))$"
-RECEIPT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
-BLANK_OR_RECEIPT_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9._:\-]*)?$"
+# Amounts, receipt ids and currencies follow the API's rules (domain/commands.py), checked here by
+# pattern, in Rust: a Python validator per row costs ~1 µs.
+BLANK_OR_RECEIPT_PATTERN = f"^(?:{CLIENT_ID_PATTERN[1:-1]})?$"
 
 
 class SalesRow(NamedTuple):
@@ -34,14 +42,14 @@ class SalesRow(NamedTuple):
     """
 
     store_id: Annotated[str, Field(min_length=1, max_length=64)]
-    receipt_id: Annotated[str, Field(min_length=1, max_length=64, pattern=RECEIPT_PATTERN)]
+    receipt_id: Annotated[str, Field(min_length=1, max_length=CLIENT_ID_MAX, pattern=CLIENT_ID_PATTERN)]
     occurred_at: AwareDatetime
     type: Literal["SALE", "RETURN", "sale", "return"]
     amount: Annotated[str, Field(pattern=AMOUNT_PATTERN)]
-    currency: Annotated[str, Field(min_length=1, max_length=8)]
-    member_id: Annotated[str, Field(max_length=64)]
-    original_receipt_id: Annotated[str, Field(max_length=64, pattern=BLANK_OR_RECEIPT_PATTERN)]
-    category: Annotated[str, Field(max_length=40)]
+    currency: Annotated[str, Field(pattern=CURRENCY_PATTERN)]
+    member_id: Annotated[str, Field(max_length=CLIENT_ID_MAX)]
+    original_receipt_id: Annotated[str, Field(max_length=CLIENT_ID_MAX, pattern=BLANK_OR_RECEIPT_PATTERN)]
+    category: Annotated[str, Field(max_length=CATEGORY_MAX)]
 
 
 @cache
@@ -74,9 +82,10 @@ FIELD_REASONS = {
 
 # What to tell the store where pydantic's message would quote a regular expression.
 HINTS = {
-    "receipt_id": "1 to 64 letters, digits or . _ : - (starting with a letter or digit)",
-    "original_receipt_id": "1 to 64 letters, digits or . _ : - (starting with a letter or digit)",
-    "amount": "more than 0, at most 9999999.99, at most 2 decimals, digits only (like 12.50)",
+    "receipt_id": CLIENT_ID_HINT,
+    "original_receipt_id": CLIENT_ID_HINT,
+    "amount": AMOUNT_HINT,
+    "currency": "3 capital letters, the program's currency",
     "type": "SALE or RETURN",
 }
 
