@@ -42,7 +42,10 @@ from infra.table import index_names, table_from_definition
 # What the app does under each prefix of the sales-file bucket (chalicelib/ingest: names.py has the
 # prefixes, objects.py the calls). Multipart: upload_fileobj splits large rejects files.
 OBJECT_ACCESS = {
-    prefixes.INCOMING: ["s3:GetObject"],  # the uploaded file: HEAD, ranged and conditional GETs
+    # The uploaded file: HEAD, ranged and conditional GETs. PutObject: the API signs stores'
+    # presigned upload URLs (PUT incoming/<store>/...) with the functions' credentials, and S3 checks
+    # the signer's permission when the store uploads.
+    prefixes.INCOMING: ["s3:GetObject", "s3:PutObject"],
     prefixes.WORK: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],  # a run's parts, deleted at the end
     prefixes.REPORTS: ["s3:GetObject", "s3:PutObject"],
     prefixes.REJECTS: ["s3:PutObject", "s3:AbortMultipartUpload"],

@@ -3,6 +3,8 @@ no resource-level permission, each with its reason here."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.infra.cfn import as_list, identity_policies, of_type
 from tests.infra.conftest import Stack
 
@@ -62,3 +64,21 @@ def test_no_function_or_queue_is_open_to_everyone(stack: Stack) -> None:
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if statement["Effect"] == "Allow":
                 assert statement["Principal"] != "*" and "Condition" in statement, name
+
+
+def test_the_api_functions_role_may_put_sales_files_under_incoming_for_presigned_uploads(stack: Stack) -> None:
+    """Stores upload through presigned PUT URLs that the API signs with its own credentials: S3
+    checks the signer's permissions at upload time, so the API function's role needs PutObject on
+    `incoming/*` (and on nothing else of the prefixes stores may reach)."""
+    resources = stack.template["Resources"]
+    if "APIHandler" not in resources:
+        pytest.skip("the app has no routes")
+    role = resources["APIHandler"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    bucket = next(n for n in of_type(stack.template, "AWS::S3::Bucket") if n.startswith("SalesFiles"))
+    incoming = {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/incoming/*"]]}
+    puts = [
+        s
+        for name, s in identity_policies(stack.template)
+        if name == role and s["Effect"] == "Allow" and "s3:PutObject" in as_list(s["Action"])
+    ]
+    assert any(incoming in as_list(s["Resource"]) for s in puts), f"{stack.id}: the API may not put incoming/*"
