@@ -16,7 +16,7 @@ REPORTS = "reports/"
 REJECTS = "rejects/"
 WORK = "work/"
 
-# A store id ends up in order ids (`<store>:<receipt>`) and keys (`RECEIPT#<store>#...`): no ':' or '#'.
+# A store id ends up in ledger ids (`<store>/<receipt>`) and keys (`RECEIPT#<store>#...`): no '/' or '#'.
 STORE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}"
 _KEY = re.compile(
     rf"^incoming/(?P<store>{STORE_ID_PATTERN})/"

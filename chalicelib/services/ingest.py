@@ -7,8 +7,9 @@ starts the next phase or writes the report.
 
 Two phases: every chunk applies its sales first, then the chunks that hold returns apply them, so a
 return finds its sale wherever the two are in the file. Receipt idempotency: a store receipt id is
-claimed once (RECEIPT#<store>#<receipt>), a member sale's order id is `<store>:<receipt>`, so a row
-delivered twice, a chunk retried after a crash, or a file uploaded again changes no balance twice.
+claimed once (RECEIPT#<store>#<receipt>), a member sale's order id is `<store>/<receipt>` (an id
+the API refuses, so storefront orders never collide with receipts), so a row delivered twice, a
+chunk retried after a crash, or a file uploaded again changes no balance twice.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from chalicelib.observability import logger, metrics
 from chalicelib.program import Program, load_program
 from chalicelib.services import points
 from chalicelib.services.writes import check_occurred_at
+from chalicelib.store import keys
 
 ROWS_PER_CHUNK = 5_000  # ~2-10 s of DynamoDB work: well inside the Lambda and visibility timeouts
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -378,7 +380,15 @@ class FileRun:
                 yield Row(number, fields, data, kind, Decimal(data.amount).quantize(CENT))  # as the API: cents
 
     def order_id(self, receipt_id: str) -> str:
-        return f"{self.store_id}:{receipt_id}"
+        """The ledger client id of a receipt claimed now."""
+        return keys.store_receipt_ref(self.store_id, receipt_id)
+
+    def ledger_ref(self, receipt_id: str, receipt: dict[str, Any] | None) -> str:
+        """The ledger client id of a receipt: the one its item recorded (None: claimed now). Items
+        claimed before `ledger_ref` existed used the legacy id: their entries keep it."""
+        if receipt is None:
+            return self.order_id(receipt_id)
+        return str(receipt.get("ledger_ref") or keys.legacy_store_receipt_ref(self.store_id, receipt_id))
 
     def day(self, row: Row) -> str:
         return local_date(row.data.occurred_at, self.program.tz).isoformat()
@@ -467,6 +477,7 @@ def _receipt(file: FileRun, row: Row) -> dict[str, Any]:
         "original_receipt_id": data.original_receipt_id or None,
         "occurred_at": data.occurred_at.isoformat(),
         "fingerprint": _fingerprint(row),
+        "ledger_ref": file.order_id(data.receipt_id),
         "file_id": file.file_id,
         "file_row": row.number,
         # No row older than max_backdate_days is accepted, so the receipt cannot be needed after.
@@ -477,10 +488,10 @@ def _receipt(file: FileRun, row: Row) -> dict[str, Any]:
     return values
 
 
-def _purchase(file: FileRun, row: Row) -> dict[str, Any]:
+def _purchase(row: Row, order_id: str) -> dict[str, Any]:
     """The body record_purchase gets: the same for the same row, so a replay is recognised."""
     body: dict[str, Any] = {
-        "order_id": file.order_id(row.data.receipt_id),
+        "order_id": order_id,
         "amount": row.amount,
         "currency": row.data.currency,
         "occurred_at": row.data.occurred_at,
@@ -518,7 +529,8 @@ def _seen(file: FileRun, row: Row, holder: dict[str, Any]) -> Outcome:
         # Harmless when the sale was applied (a replay changes nothing); completes it when the run
         # that claimed it stopped before crediting the member.
         try:
-            points.record_purchase(row.data.member_id, _purchase(file, row), file.store_id)
+            order_id = file.ledger_ref(row.data.receipt_id, holder)
+            points.record_purchase(row.data.member_id, _purchase(row, order_id), file.store_id)
         except Busy:
             raise
         except LoyaltyError:
@@ -531,8 +543,9 @@ def _apply_sale(file: FileRun, row: Row, claim: records.Claim) -> Outcome:
         return _seen(file, row, claim.item or {})
     if not row.data.member_id:
         return Outcome(APPLIED)  # the receipt item is the non-member sale's record
+    order_id = file.ledger_ref(row.data.receipt_id, claim.item)
     try:
-        points.record_purchase(row.data.member_id, _purchase(file, row), file.store_id)
+        points.record_purchase(row.data.member_id, _purchase(row, order_id), file.store_id)
     except Busy:
         raise  # the chunk is retried; its claims are this row's own and are found again
     except LoyaltyError as error:
@@ -554,8 +567,8 @@ def _apply_return(file: FileRun, row: Row, claim: records.Claim) -> Outcome:
     if not member_id:
         return _non_member_return(file, row, sale)
     body = {
-        "return_id": file.order_id(row.data.receipt_id),
-        "order_id": file.order_id(sale["receipt_id"]),
+        "return_id": file.ledger_ref(row.data.receipt_id, claim.item),
+        "order_id": file.ledger_ref(sale["receipt_id"], sale),
         "amount": row.amount,
         "occurred_at": row.data.occurred_at,
     }

@@ -120,7 +120,8 @@ def reward_stock_key(reward_id: str) -> dict[str, str]:
 #                         PLAN                      its chunks (byte ranges); read only to start the returns phase
 #                         CHUNK#<phase>#<n>[#<part>] a chunk's commit marker: its counts are added once
 # FILES#<yyyy-mm-dd>      <store>#<started>#<file>  the files of a day (the date of the key), for GET /files
-# RECEIPT#<store>#<id>    RECEIPT                   a store receipt: who applied it, member, amount, returned
+# RECEIPT#<store>#<id>    RECEIPT                   a store receipt: who applied it, member, amount, returned,
+#                                                   its ledger ref (`<store>/<id>`, see store_receipt_ref)
 # STORESALES#<yyyy-mm>   <yyyy-mm-dd>#<store>      sales of a store and day from its files, and the
 #                                                   store's KPI counters from the roll-up (below)
 FILE_PREFIX = "FILE#"
@@ -150,6 +151,20 @@ def files_by_day_key(file_date: str, store_id: str, started_at: str, file_id: st
 
 def receipt_key(store_id: str, receipt_id: str) -> dict[str, str]:
     return {PK: f"RECEIPT#{store_id}#{receipt_id}", SK: "RECEIPT"}
+
+
+def store_receipt_ref(store_id: str, receipt_id: str) -> str:
+    """The client id of a store receipt's ledger entries (`TX#purchase#<store>/<receipt>`,
+    `TX#return#...`). '/' is in no store id and in no client id the API accepts, so a storefront
+    order can never take (or be taken by) a store's receipt id. The receipt item keeps it as
+    `ledger_ref`."""
+    return f"{store_id}/{receipt_id}"
+
+
+def legacy_store_receipt_ref(store_id: str, receipt_id: str) -> str:
+    """What store receipts used before `store_receipt_ref` (a receipt item without `ledger_ref`):
+    it shares the API's namespace. Such items expire with their receipts (~430 days)."""
+    return f"{store_id}:{receipt_id}"
 
 
 STORE_DAYS_PREFIX = "STORESALES#"

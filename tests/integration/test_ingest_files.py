@@ -173,7 +173,7 @@ def test_a_clean_file_credits_members_and_counts_non_member_sales(ingest: Harnes
 def test_the_ledger_entry_is_the_api_purchase_with_the_store_receipt_as_order_id(ingest: Harness) -> None:
     enrol("m1")
     ingest.run(csv_file(sale("r1", "120.50", "m1")))
-    entry = dynamo.get(keys.entry_key("m1", "purchase#s1:r1"))
+    entry = dynamo.get(keys.entry_key("m1", f"purchase#{keys.store_receipt_ref('s1', 'r1')}"))
     assert entry is not None
     assert entry["points"] == 120 and entry["details"]["store_id"] == "s1"
 
