@@ -43,10 +43,17 @@ def stream_view(definition: dict[str, Any]) -> dynamodb.StreamViewType | None:
 
 
 def table_from_definition(
-    scope: Construct, construct_id: str, definition: dict[str, Any], **props: Any
+    scope: Construct,
+    construct_id: str,
+    definition: dict[str, Any],
+    *,
+    contributor_insights: dynamodb.ContributorInsightsSpecification | None = None,
+    **props: Any,
 ) -> dynamodb.Table:
     """`props` are the deployment's own settings (recovery, TTL, protection, removal); what the app
-    relies on (keys, indexes, billing, stream) comes from the definition only."""
+    relies on (keys, indexes, billing, stream) comes from the definition only.
+    `contributor_insights` applies to the table and to every global index (a local index has none
+    of its own: its traffic is the table's partitions')."""
     if definition.get("BillingMode", "PAY_PER_REQUEST") != "PAY_PER_REQUEST":
         raise ValueError("infra/ deploys the table on demand; table_definition() asks otherwise")
     if "stream" in props:
@@ -60,6 +67,7 @@ def table_from_definition(
         sort_key=sort_key,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
         stream=stream_view(definition),
+        contributor_insights_specification=contributor_insights,
         **props,
     )
     for index in definition.get("LocalSecondaryIndexes", []):
@@ -70,7 +78,11 @@ def table_from_definition(
     for index in definition.get("GlobalSecondaryIndexes", []):
         index_partition, index_sort = _keys(index["KeySchema"], types)
         table.add_global_secondary_index(
-            index_name=index["IndexName"], partition_key=index_partition, sort_key=index_sort, **_projection(index)
+            index_name=index["IndexName"],
+            partition_key=index_partition,
+            sort_key=index_sort,
+            contributor_insights_specification=contributor_insights,
+            **_projection(index),
         )
     return table
 

@@ -158,3 +158,13 @@ def test_the_event_bus_is_named_per_stage_and_archived(stack: Stack) -> None:
     assert bus["Properties"]["Name"] == f"loyalty-{stack.stage}"
     (archive,) = of_type(stack.template, "AWS::Events::Archive").values()
     assert archive["Properties"]["SourceArn"] == getatt(bus_name)
+
+
+def test_contributor_insights_are_on_for_the_table_and_every_global_index(stack: Stack) -> None:
+    """The throttle alarms' first response is 'which partition is hot': Contributor Insights must
+    already be collecting when the alarm fires (local indexes share the table's)."""
+    (table,) = of_type(stack.template, "AWS::DynamoDB::Table").values()
+    properties = table["Properties"]
+    assert properties["ContributorInsightsSpecification"]["Enabled"] is True
+    for index in properties["GlobalSecondaryIndexes"]:
+        assert index["ContributorInsightsSpecification"]["Enabled"] is True, index["IndexName"]

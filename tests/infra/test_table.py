@@ -58,3 +58,19 @@ def test_an_unknown_stream_view_stops_the_synth() -> None:
     spec = {"StreamEnabled": True, "StreamViewType": "EVERYTHING"}
     with pytest.raises(ValueError, match="EVERYTHING"):
         table_from_definition(cdk.Stack(cdk.App(), "probe"), "Table", definition(StreamSpecification=spec))
+
+
+def test_contributor_insights_cover_the_table_and_its_global_indexes_when_asked() -> None:
+    key = {"AttributeName": "pk", "KeyType": "HASH"}
+    gsi = {"IndexName": "g", "KeySchema": [key], "Projection": {"ProjectionType": "KEYS_ONLY"}}
+    stack = cdk.Stack(cdk.App(), "probe")
+    table_from_definition(
+        stack,
+        "Table",
+        definition(GlobalSecondaryIndexes=[gsi]),
+        contributor_insights=dynamodb.ContributorInsightsSpecification(enabled=True),
+    )
+    tables = Template.from_stack(stack).find_resources("AWS::DynamoDB::Table")
+    (properties,) = [r["Properties"] for r in tables.values()]
+    assert properties["ContributorInsightsSpecification"] == {"Enabled": True}
+    assert properties["GlobalSecondaryIndexes"][0]["ContributorInsightsSpecification"] == {"Enabled": True}

@@ -230,3 +230,26 @@ def test_the_api_is_named_per_stage_and_throttled(stack: Stack) -> None:
     assert properties["Name"] == properties["DefinitionBody"]["info"]["title"] == f"loyalty-{stack.stage}"
     (settings,) = properties["MethodSettings"]
     assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] >= settings["ThrottlingRateLimit"]
+
+
+REVOCATION_BOUND_S = 300  # a revoked key stops working on AWS within 5 minutes
+
+
+def test_every_authorizer_caches_its_answer_for_an_explicit_ttl_within_the_revocation_bound(stack: Stack) -> None:
+    """API Gateway reuses an authorizer's answer for a token for the TTL (300 s when unset, so a
+    default that moves would move the bound). Whatever the function caches in-process
+    (AUTH_CACHE_SECONDS) adds to it."""
+    api = stack.template["Resources"].get("RestAPI")
+    if api is None:
+        pytest.skip("the app has no routes")
+    schemes = api["Properties"]["DefinitionBody"]["securityDefinitions"]
+    custom = {n: s for n, s in schemes.items() if s.get("x-amazon-apigateway-authtype") == "custom"}
+    assert custom and set(custom) == set(stack.inventory["authorizers"])
+    in_process = max(
+        int(fn["Properties"]["Environment"]["Variables"].get("AUTH_CACHE_SECONDS", 0))
+        for fn in of_type(stack.template, "AWS::Serverless::Function").values()
+    )
+    for name, scheme in custom.items():
+        ttl = scheme["x-amazon-apigateway-authorizer"].get("authorizerResultTtlInSeconds")
+        assert isinstance(ttl, int), f"{stack.id}: authorizer {name} has no explicit cache TTL"
+        assert ttl > 0 and ttl + in_process <= REVOCATION_BOUND_S, f"{stack.id}: {name} caches {ttl} + {in_process} s"
