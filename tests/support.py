@@ -12,6 +12,8 @@ from typing import Any
 from chalice.test import Client
 
 from chalicelib import aws
+from chalicelib.api.models import PurchaseRequest, ReturnRequest
+from chalicelib.domain.commands import RecordPurchase, RecordReturn
 
 
 class Api:
@@ -152,3 +154,12 @@ def assert_error(result: tuple[int, Any], status: int, code: str) -> dict[str, A
     assert isinstance(error["message"], str) and error["message"], error
     assert isinstance(error["details"], list), error
     return error
+
+
+def purchase_command(member_id: str, body: dict[str, Any]) -> RecordPurchase:
+    """A purchase body as the API would take it, turned into the command the services take."""
+    return PurchaseRequest.model_validate(body).command(member_id)
+
+
+def return_command(member_id: str, body: dict[str, Any]) -> RecordReturn:
+    return ReturnRequest.model_validate(body).command(member_id)

@@ -91,14 +91,14 @@ def erase_member(member_id: str) -> dict[str, Any]:
 @endpoint(role=STOREFRONT, status=201, body=models.PurchaseRequest)
 def purchase(member_id: str, body: models.PurchaseRequest) -> dict[str, Any]:
     """Record a purchase and earn points (idempotent on order_id)."""
-    return points.record_purchase(member_id, body.client_fields())
+    return points.record_purchase(body.command(member_id))
 
 
 @blueprint.route("/members/{member_id}/returns", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, status=201, body=models.ReturnRequest)
 def purchase_return(member_id: str, body: models.ReturnRequest) -> dict[str, Any]:
     """Record a return; takes back the points the returned amount earned (idempotent on return_id)."""
-    return points.record_return(member_id, body.client_fields())
+    return points.record_return(body.command(member_id))
 
 
 @blueprint.route("/members/{member_id}/redemptions", methods=["POST"], authorizer=bearer_key)

@@ -1,4 +1,4 @@
-"""Store sales files (SPEC 4): S3 `incoming/` → SQS → plan → chunks → report.
+"""Store sales files (docs/sales-files.md): S3 `incoming/` → SQS → plan → chunks → report.
 
 A file message plans the file (one streaming pass) and fans its rows out in chunks; a chunk applies
 its rows through the points engine's own use cases (`record_purchase`, `record_return`) with
@@ -30,6 +30,7 @@ from urllib.parse import unquote_plus
 from chalicelib import aws, clock, events
 from chalicelib.config import settings
 from chalicelib.domain.calendar import local_date
+from chalicelib.domain.commands import PurchaseLine, RecordPurchase, RecordReturn
 from chalicelib.domain.errors import (
     Busy,
     Conflict,
@@ -352,7 +353,7 @@ class FileRun:
         self.arrived = datetime.fromisoformat(run["started_at"])
 
     def check(self, row: SalesRow, kind: str) -> Rejection | None:
-        """The per-row rules beyond the model (SPEC 4), the same in both phases."""
+        """The per-row rules beyond the model (docs/sales-files.md), the same in both phases."""
         if row.store_id != self.store_id:
             return Rejection("store_mismatch", f"store_id {row.store_id!r} is not the file's store")
         if row.currency != self.program.currency:
@@ -488,18 +489,13 @@ def _receipt(file: FileRun, row: Row) -> dict[str, Any]:
     return values
 
 
-def _purchase(row: Row, order_id: str) -> dict[str, Any]:
-    """The body record_purchase gets: the same for the same row, so a replay is recognised."""
-    body: dict[str, Any] = {
-        "order_id": order_id,
-        "amount": row.amount,
-        "currency": row.data.currency,
-        "occurred_at": row.data.occurred_at,
-        "channel": "store",
-    }
-    if row.data.category:
-        body["lines"] = [{"category": row.data.category, "amount": row.amount}]
-    return body
+def _purchase(file: FileRun, row: Row, member_id: str, order_id: str) -> RecordPurchase:
+    """The command a member's sale row becomes: the same for the same row, so a replay is recognised."""
+    data = row.data
+    lines = (PurchaseLine(row.amount, data.category),) if data.category else ()
+    return RecordPurchase(
+        member_id, order_id, row.amount, data.currency, data.occurred_at, "store", file.store_id, lines
+    )
 
 
 def _reason(error: LoyaltyError) -> str:
@@ -530,7 +526,7 @@ def _seen(file: FileRun, row: Row, holder: dict[str, Any]) -> Outcome:
         # that claimed it stopped before crediting the member.
         try:
             order_id = file.ledger_ref(row.data.receipt_id, holder)
-            points.record_purchase(row.data.member_id, _purchase(row, order_id), file.store_id)
+            points.record_purchase(_purchase(file, row, row.data.member_id, order_id))
         except Busy:
             raise
         except LoyaltyError:
@@ -545,7 +541,7 @@ def _apply_sale(file: FileRun, row: Row, claim: records.Claim) -> Outcome:
         return Outcome(APPLIED)  # the receipt item is the non-member sale's record
     order_id = file.ledger_ref(row.data.receipt_id, claim.item)
     try:
-        points.record_purchase(row.data.member_id, _purchase(row, order_id), file.store_id)
+        points.record_purchase(_purchase(file, row, row.data.member_id, order_id))
     except Busy:
         raise  # the chunk is retried; its claims are this row's own and are found again
     except LoyaltyError as error:
@@ -566,14 +562,15 @@ def _apply_return(file: FileRun, row: Row, claim: records.Claim) -> Outcome:
         return _refused(file, row, "member_mismatch", "the original sale belongs to another member (or none)")
     if not member_id:
         return _non_member_return(file, row, sale)
-    body = {
-        "return_id": file.ledger_ref(row.data.receipt_id, claim.item),
-        "order_id": file.ledger_ref(sale["receipt_id"], sale),
-        "amount": row.amount,
-        "occurred_at": row.data.occurred_at,
-    }
+    command = RecordReturn(
+        member_id,
+        return_id=file.ledger_ref(row.data.receipt_id, claim.item),
+        order_id=file.ledger_ref(sale["receipt_id"], sale),
+        amount=row.amount,
+        occurred_at=row.data.occurred_at,
+    )
     try:
-        points.record_return(member_id, body)
+        points.record_return(command)
     except Busy:
         raise
     except LoyaltyError as error:

@@ -7,41 +7,32 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain import rules
-from chalicelib.domain.earning import Line
+from chalicelib.domain.commands import RecordPurchase, RecordReturn, check_currency
 from chalicelib.domain.errors import (
     ActivityLimitReached,
-    InvalidRequest,
     NotFound,
     RewardOutOfStock,
 )
 from chalicelib.domain.model import Member
-from chalicelib.program import Program, load_program
+from chalicelib.program import load_program
 from chalicelib.services.writes import Plan, check_occurred_at, member_write, new_coupon_code
 from chalicelib.store import dynamo, keys, members
 
 
-def _check_currency(program: Program, currency: str) -> None:
-    if currency != program.currency:
-        raise InvalidRequest(
-            f"currency must be {program.currency}", [{"field": "currency", "message": f"expected {program.currency}"}]
-        )
-
-
-def record_purchase(member_id: str, body: dict[str, Any], store_id: str | None = None) -> dict[str, Any]:
+def record_purchase(command: RecordPurchase) -> dict[str, Any]:
     program = load_program()
-    _check_currency(program, body["currency"])
-    order_id = body["order_id"]
+    check_currency(program.currency, command.currency)
 
     def decide(member: Member, now: datetime) -> Plan:
         # occurred_at is checked here, inside the write: a replay is then answered from its entry
         # even after its occurred_at has left the back-dating window (member_write looks it up).
         purchase = rules.Purchase(
-            order_id=order_id,
-            amount=body["amount"],
-            occurred_at=check_occurred_at(program, body.get("occurred_at"), now),
-            lines=tuple(Line(line.get("category"), line["amount"]) for line in body.get("lines") or ()),
-            channel=body.get("channel"),
-            store_id=store_id,
+            order_id=command.order_id,
+            amount=command.amount,
+            occurred_at=check_occurred_at(program, command.occurred_at, now),
+            lines=command.earning_lines(),
+            channel=command.channel,
+            store_id=command.store_id,
         )
         referrer = None
         if member.purchase_count == 0 and member.referrer_id:
@@ -49,7 +40,7 @@ def record_purchase(member_id: str, body: dict[str, Any], store_id: str | None =
         change, referral = rules.record_purchase(program, member, purchase, now, referrer)
         return Plan([change] if referral is None else [change, referral])
 
-    return member_write(member_id, f"purchase#{order_id}", body, decide)
+    return member_write(command.member_id, f"purchase#{command.order_id}", command.identity(), decide)
 
 
 def _purchase_record(item: dict[str, Any]) -> rules.PurchaseRecord:
@@ -65,12 +56,12 @@ def _purchase_record(item: dict[str, Any]) -> rules.PurchaseRecord:
     )
 
 
-def record_return(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def record_return(command: RecordReturn) -> dict[str, Any]:
     program = load_program()
-    order_id, return_id, amount = body["order_id"], body["return_id"], body["amount"]
+    member_id, order_id, return_id, amount = command.member_id, command.order_id, command.return_id, command.amount
 
     def decide(member: Member, now: datetime) -> Plan:
-        occurred_at = check_occurred_at(program, body.get("occurred_at"), now)  # inside: as for purchases
+        occurred_at = check_occurred_at(program, command.occurred_at, now)  # inside: as for purchases
         item = members.get_entry(member_id, f"purchase#{order_id}")
         if item is None:
             raise NotFound(
@@ -94,7 +85,7 @@ def record_return(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
         )
         return Plan([change], [members.Extra(record)])
 
-    return member_write(member_id, f"return#{return_id}", body, decide)
+    return member_write(member_id, f"return#{return_id}", command.identity(), decide)
 
 
 def redeem(member_id: str, body: dict[str, Any]) -> dict[str, Any]:

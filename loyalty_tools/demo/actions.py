@@ -100,16 +100,16 @@ class MemberRunner:
             self.purse.add(coupon)
 
     def _order(self, action: Action, moment: datetime) -> None:
-        body = models.PurchaseRequest.model_validate({**action.body, "occurred_at": moment}).client_fields()
-        if self.call("orders online", lambda: points.record_purchase(self.member_id, body)) is None:
+        order = models.PurchaseRequest.model_validate({**action.body, "occurred_at": moment}).command(self.member_id)
+        if self.call("orders online", lambda: points.record_purchase(order)) is None:
             return
         coupon = self.purse.take(moment) if action.pick < 0.7 else None
         if coupon is not None:
-            self.call("coupons used", lambda: wallet.use_coupon(self.member_id, coupon.code, body["order_id"]))
+            self.call("coupons used", lambda: wallet.use_coupon(self.member_id, coupon.code, order.order_id))
 
     def _return(self, action: Action, moment: datetime) -> None:
-        body = models.ReturnRequest.model_validate({**action.body, "occurred_at": moment}).client_fields()
-        self.call("returns online", lambda: points.record_return(self.member_id, body))
+        command = models.ReturnRequest.model_validate({**action.body, "occurred_at": moment}).command(self.member_id)
+        self.call("returns online", lambda: points.record_return(command))
 
     def _activity(self, action: Action, moment: datetime) -> None:
         body = models.ActivityRequest.model_validate(action.body).client_fields()

@@ -1,4 +1,4 @@
-"""Cross-cutting API contract (SPEC 3): idempotent writes, keys and roles, the error body, and the
+"""Cross-cutting API contract (docs/api.md): idempotent writes, keys and roles, the error body, and the
 number of DynamoDB round trips per use case."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from chalicelib import aws
 from chalicelib.api import models
 from chalicelib.domain.errors import InsufficientPointsError
 from chalicelib.services import keys, members, points
-from tests.support import Api, api_on_fresh_table, assert_error, count_dynamodb_calls, moto_stack, ok
+from tests.support import Api, api_on_fresh_table, assert_error, count_dynamodb_calls, moto_stack, ok, purchase_command
 
 TABLE, BUS = "loyalty-api-contract", "loyalty-api-contract-bus"
 
@@ -235,7 +235,7 @@ def _redemption(redemption_id: str, **fields: Any) -> dict[str, Any]:
 def test_dynamodb_round_trips_per_use_case(api):
     enrol(api, "m1")
     with count_dynamodb_calls() as calls:
-        points.record_purchase("m1", _purchase("o1"))
+        points.record_purchase(purchase_command("m1", _purchase("o1")))
     assert calls == Counter({"Query": 1, "TransactWriteItems": 1})  # earn: read the member, one transaction
     with count_dynamodb_calls() as calls:
         points.redeem("m1", _redemption("d1", points=50, reason="gift"))
@@ -247,7 +247,9 @@ def test_dynamodb_round_trips_per_use_case(api):
         members.view("m1")
     assert calls == Counter({"Query": 1})
     with count_dynamodb_calls() as calls:
-        points.record_purchase("m1", _purchase("o1"))  # replay: the stored answer comes back with the refusal
+        points.record_purchase(
+            purchase_command("m1", _purchase("o1"))
+        )  # replay: the stored answer comes back with the refusal
     assert calls == Counter({"Query": 1, "TransactWriteItems": 1})
     with count_dynamodb_calls() as calls:
         points.redeem("m1", _redemption("d3", points=150, reason="all"))

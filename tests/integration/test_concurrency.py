@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.domain.errors import LoyaltyError
 from chalicelib.services import check, members, points, wallet
+from tests.support import purchase_command
 
 pytestmark = pytest.mark.ddb_local
 
@@ -53,7 +54,7 @@ def test_same_purchase_posted_three_times_in_parallel_credits_once(ddb_local_tab
     members.enrol({"member_id": "c2"})
     body = {"order_id": "o-1", "amount": Decimal("88.00"), "currency": "CNY"}
     with ThreadPoolExecutor(max_workers=3) as pool:
-        answers = list(pool.map(lambda _: points.record_purchase("c2", dict(body)), range(3)))
+        answers = list(pool.map(lambda _: points.record_purchase(purchase_command("c2", dict(body))), range(3)))
     assert answers[0] == answers[1] == answers[2]
     assert members.view("c2")["points"]["available"] == 188
     entries = wallet.ledger("c2", 100, None)["entries"]
@@ -68,7 +69,7 @@ def test_concurrent_purchases_and_redemptions_keep_the_books_balanced(ddb_local_
         if i % 2:
             return _outcome(
                 lambda: points.record_purchase(
-                    "c3", {"order_id": f"o{i}", "amount": Decimal("10.00"), "currency": "CNY"}
+                    purchase_command("c3", {"order_id": f"o{i}", "amount": Decimal("10.00"), "currency": "CNY"})
                 )
             )
         return _outcome(lambda: points.redeem("c3", {"redemption_id": f"r{i}", "points": 15, "reason": "t"}))

@@ -20,7 +20,7 @@ from chalicelib.program import load_program
 from chalicelib.services import check, jobs, members, points, wallet
 from chalicelib.store import dynamo, keys
 from chalicelib.store import members as member_store
-from tests.support import FixedClock, count_dynamodb_calls
+from tests.support import FixedClock, count_dynamodb_calls, purchase_command
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -49,7 +49,9 @@ class World:
 
     def buy(self, member_id: str, order_id: str, amount: str, when: datetime) -> dict[str, Any]:
         self.clock.moment = when
-        return points.record_purchase(member_id, {"order_id": order_id, "amount": Decimal(amount), "currency": "CNY"})
+        return points.record_purchase(
+            purchase_command(member_id, {"order_id": order_id, "amount": Decimal(amount), "currency": "CNY"})
+        )
 
     def kinds(self) -> list[str]:
         return [event.detail_type for event in self.published]
@@ -357,7 +359,9 @@ def test_a_purchase_during_the_job_is_kept(world, monkeypatch):
     def commit(plan: member_store.Commit, now: datetime) -> None:
         if plan.response.get("job") and not raced:
             raced.append(True)
-            points.record_purchase("m1", {"order_id": "o2", "amount": Decimal("70"), "currency": "CNY"})
+            points.record_purchase(
+                purchase_command("m1", {"order_id": "o2", "amount": Decimal("70"), "currency": "CNY"})
+            )
         original(plan, now)
 
     monkeypatch.setattr(member_store, "commit", commit)

@@ -1,7 +1,7 @@
 """Stateful property test: random sequences of use cases, replays, time travel and job runs
 against the services and the real table, checked after every step against an independent model.
 
-The model (below) is written from SPEC.md section 2 and the README's design notes, not from
+The model (below) is written from docs/program.md and the README's design notes, not from
 chalicelib/domain: lots by expiry month spent oldest first, a debt that later credits settle,
 pro-rata clawbacks on cumulative returned amounts, tiers from the rolling 12-month spend
 (immediate upgrades, one-step review downgrades, returns never below the reviewed floor),
@@ -44,7 +44,7 @@ from chalicelib.domain.errors import LoyaltyError
 from chalicelib.program import PROGRAM_FILE, Program, load_program
 from chalicelib.services import check, jobs, members, points, wallet
 from chalicelib.store import dynamo, keys
-from tests.support import FixedClock
+from tests.support import FixedClock, purchase_command, return_command
 
 pytestmark = pytest.mark.ddb_local
 
@@ -359,7 +359,7 @@ class LoyaltyMachine(RuleBasedStateMachine):
             "purchase",
             member.member_id,
             fields(models.PurchaseRequest, raw),
-            lambda b, m=member.member_id: points.record_purchase(m, b),  # type: ignore[misc]
+            lambda b, m=member.member_id: points.record_purchase(purchase_command(m, b)),  # type: ignore[misc]
             after,
             refusal,
         )
@@ -434,7 +434,7 @@ class LoyaltyMachine(RuleBasedStateMachine):
             "return",
             member.member_id,
             fields(models.ReturnRequest, raw),
-            lambda b, m=member.member_id: points.record_return(m, b),  # type: ignore[misc]
+            lambda b, m=member.member_id: points.record_return(return_command(m, b)),  # type: ignore[misc]
             after,
             refusal,
         )
@@ -794,19 +794,19 @@ def test_a_replay_after_the_backdating_window_still_answers_the_first_answer(mac
     bought["occurred_at"] = machine.clock.moment - timedelta(days=300)
     returned = {"return_id": "r1", "order_id": "o1", "amount": Decimal("10.00")}
     returned["occurred_at"] = machine.clock.moment - timedelta(days=299)
-    first = as_json(points.record_purchase("late-1", dict(bought)))
-    first_return = as_json(points.record_return("late-1", dict(returned)))
+    first = as_json(points.record_purchase(purchase_command("late-1", dict(bought))))
+    first_return = as_json(points.record_return(return_command("late-1", dict(returned))))
     # When both are delivered again after their occurred_at left the 400-day window
     machine.clock.moment += timedelta(days=200)
     # Then the same bodies get the first answers, other bodies a conflict (not "too old")
-    assert as_json(points.record_purchase("late-1", dict(bought))) == first
-    assert as_json(points.record_return("late-1", dict(returned))) == first_return
+    assert as_json(points.record_purchase(purchase_command("late-1", dict(bought)))) == first
+    assert as_json(points.record_return(return_command("late-1", dict(returned)))) == first_return
     with pytest.raises(LoyaltyError) as refused:
-        points.record_purchase("late-1", {**bought, "amount": Decimal("51.00")})
+        points.record_purchase(purchase_command("late-1", {**bought, "amount": Decimal("51.00")}))
     assert refused.value.code == "conflict"
     # And a new purchase that old is still refused
     with pytest.raises(LoyaltyError) as too_old:
-        points.record_purchase("late-1", {**bought, "order_id": "o2"})
+        points.record_purchase(purchase_command("late-1", {**bought, "order_id": "o2"}))
     assert too_old.value.code == "invalid_request"
     assert check.check_member("late-1") == []
 
@@ -815,11 +815,15 @@ def test_a_late_tier_review_keeps_the_tier_the_spend_since_has_earned(machine: t
     # Given a member who reached gold on 2026-03-10 (review on 2027-03-10)
     machine.clock.moment = datetime(2026, 3, 10, 12, tzinfo=TZ)
     members.enrol({"member_id": "late-2"})
-    points.record_purchase("late-2", {"order_id": "o1", "amount": Decimal("8000.00"), "currency": "CNY"})
+    points.record_purchase(
+        purchase_command("late-2", {"order_id": "o1", "amount": Decimal("8000.00"), "currency": "CNY"})
+    )
     assert members.view("late-2")["tier"]["code"] == "gold"
     # When the review runs late, after the member bought gold's threshold again in a later month
     machine.clock.moment = datetime(2027, 4, 15, 12, tzinfo=TZ)
-    points.record_purchase("late-2", {"order_id": "o2", "amount": Decimal("8000.00"), "currency": "CNY"})
+    points.record_purchase(
+        purchase_command("late-2", {"order_id": "o2", "amount": Decimal("8000.00"), "currency": "CNY"})
+    )
     jobs.run("tier-review", as_of=date(2027, 4, 15))
     # Then the review's one-step downgrade (no spend in the 12 months to 2027-03-10) is followed by
     # the upgrade today's rolling spend earns, as a purchase would have made at once
@@ -836,10 +840,14 @@ def test_a_tier_review_run_late_still_counts_the_spend_of_its_own_twelve_months(
         machine.clock.moment = datetime(*moment, 12, tzinfo=TZ)
         if order == "o1":
             members.enrol({"member_id": "late-3"})
-        points.record_purchase("late-3", {"order_id": order, "amount": Decimal(amount), "currency": "CNY"})
+        points.record_purchase(
+            purchase_command("late-3", {"order_id": order, "amount": Decimal(amount), "currency": "CNY"})
+        )
     # When a purchase in January 2028 arrives before the overdue review has run, and then it runs
     machine.clock.moment = datetime(2028, 1, 15, 12, tzinfo=TZ)
-    points.record_purchase("late-3", {"order_id": "o3", "amount": Decimal("10.00"), "currency": "CNY"})
+    points.record_purchase(
+        purchase_command("late-3", {"order_id": "o3", "amount": Decimal("10.00"), "currency": "CNY"})
+    )
     jobs.run("tier-review", as_of=date(2028, 1, 15))
     # Then the review saw the 8,000 of December 2026 (within its 12 months) and kept gold
     view = members.view("late-3")
@@ -856,7 +864,9 @@ def test_pending_points_released_after_their_lot_month_ended_still_expire(machin
     # Given 557 points pending from 2026-08-16 (lot 2027-08), the welcome lot 2027-08 expired in 2028
     machine.clock.moment = datetime(2026, 8, 16, 0, 7, tzinfo=TZ)
     members.enrol({"member_id": "late-4"})
-    points.record_purchase("late-4", {"order_id": "o1", "amount": Decimal("557.80"), "currency": "CNY"})
+    points.record_purchase(
+        purchase_command("late-4", {"order_id": "o1", "amount": Decimal("557.80"), "currency": "CNY"})
+    )
     machine.clock.moment = datetime(2028, 4, 3, 12, tzinfo=TZ)
     jobs.run("expiry", as_of=date(2028, 4, 3))
     # When the pending points are released at last, and the expiry job runs
