@@ -56,8 +56,10 @@ def job_pending(event: object) -> dict[str, object]:
 from chalice.app import SQSEvent  # noqa: E402
 
 from chalicelib.api.files import blueprint as files_blueprint  # noqa: E402
+from chalicelib.api.stores import blueprint as stores_blueprint  # noqa: E402
 
 app.register_blueprint(files_blueprint)
+app.register_blueprint(stores_blueprint)  # stores upload their files with a store key, no AWS credentials
 
 
 @app.on_sqs_message(queue="loyalty-ingest", batch_size=1)

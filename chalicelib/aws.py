@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
@@ -16,8 +17,17 @@ def client(service: str) -> Any:
         connect_timeout=2,
         read_timeout=5,
         max_pool_connections=64,
+        # Presigned URLs (services/uploads.py) as S3 calls already are: SigV4 (botocore would presign
+        # SigV2 in us-east-1) on the bucket's regional host (the global one redirects for a new
+        # bucket); emulators on an IP address (`loyalty dev`) need path style.
+        signature_version="s3v4" if service == "s3" else None,
+        s3={"addressing_style": "virtual"} if service == "s3" and not _custom_endpoint() else None,
     )
     return boto3.session.Session().client(service, config=config)
+
+
+def _custom_endpoint() -> bool:
+    return bool(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
 
 
 def reset() -> None:

@@ -169,8 +169,13 @@ def _check_path(params: dict[str, Any]) -> None:
             raise HttpError(404, code, f"no such {name}", [{"field": name, "message": "too long to exist"}])
 
 
+# The key roles each route role admits: ops everything, a store key only the store routes.
+ROLE_ADMITS = {"storefront": ("storefront", "ops"), "ops": ("ops",), "store": ("store", "ops")}
+
+
 def _check_role(actual: str, needed: str) -> None:
     if not actual:
         raise HttpError(401, "unauthorized", "a valid API key is required")
-    if needed == "ops" and actual != "ops":
-        raise HttpError(403, "forbidden", "this endpoint needs an ops key")
+    admitted = ROLE_ADMITS.get(needed, (needed,))
+    if actual not in admitted:
+        raise HttpError(403, "forbidden", f"this endpoint needs a key of role {' or '.join(admitted)}")

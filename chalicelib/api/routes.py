@@ -21,11 +21,11 @@ STOREFRONT, OPS = "storefront", "ops"
 def bearer_key(auth_request: AuthRequest) -> AuthResponse:
     """Identify the caller's key. Unknown keys pass with no role, so the route answers 401 in our
     JSON error format (API Gateway's own 401 body is not); roles are checked per route."""
-    found = keys.role_for(auth_request.token or "")
+    found = keys.caller_for(auth_request.token or "")
     if found is None:
         return AuthResponse(routes=["*"], principal_id="anonymous", context={"role": ""})
-    key_id, role = found
-    return AuthResponse(routes=["*"], principal_id=key_id, context={"role": role})
+    context = {"role": found.role, "store_id": found.store_id or ""}  # a store key's one store
+    return AuthResponse(routes=["*"], principal_id=found.key_id, context=context)
 
 
 @blueprint.route("/health", methods=["GET"])
@@ -91,14 +91,14 @@ def erase_member(member_id: str) -> dict[str, Any]:
 @endpoint(role=STOREFRONT, status=201, body=models.PurchaseRequest)
 def purchase(member_id: str, body: models.PurchaseRequest) -> dict[str, Any]:
     """Record a purchase and earn points (idempotent on order_id)."""
-    return points.record_purchase(body.command(member_id))
+    return points.record_purchase(member_id, body.client_fields())
 
 
 @blueprint.route("/members/{member_id}/returns", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, status=201, body=models.ReturnRequest)
 def purchase_return(member_id: str, body: models.ReturnRequest) -> dict[str, Any]:
     """Record a return; takes back the points the returned amount earned (idempotent on return_id)."""
-    return points.record_return(body.command(member_id))
+    return points.record_return(member_id, body.client_fields())
 
 
 @blueprint.route("/members/{member_id}/redemptions", methods=["POST"], authorizer=bearer_key)

@@ -46,18 +46,19 @@ def _names(*attributes: str) -> dict[str, str]:
 
 
 def create_file(item: dict[str, Any]) -> dict[str, Any]:
-    """Record a new run (and list it under its day); returns the run, or the existing one when
-    this S3 event was already seen."""
+    """Record a new run (and list it under its day, and under its store when the key names one);
+    returns the run, or the existing one when this S3 event was already seen."""
     index = keys.files_by_day_key(item["file_date"], item.get("store_id") or "-", item["started_at"], item["file_id"])
     counters = {name: 0 for name in COUNTERS} | {name: Decimal(0) for name in AMOUNTS}
     run = {**keys.file_key(item["file_id"]), **counters, "reasons": {}, "status": RUNNING, "phase": SPLIT, **item}
-    try:
-        dynamo.transact(
-            [
-                dynamo.put(run, condition="attribute_not_exists(pk)", old_on_fail=True),
-                dynamo.put({**index, "file_id": item["file_id"], "expires_at": item.get("expires_at")}),
-            ]
+    listed = {"file_id": item["file_id"], "expires_at": item.get("expires_at")}
+    items = [dynamo.put(run, condition="attribute_not_exists(pk)", old_on_fail=True), dynamo.put({**index, **listed})]
+    if item.get("store_id"):  # GET /stores/{id}/files pages through these, newest first
+        items.append(
+            dynamo.put({**keys.files_by_store_key(item["store_id"], item["started_at"], item["file_id"]), **listed})
         )
+    try:
+        dynamo.transact(items)
     except dynamo.Cancelled as cancelled:
         if cancelled.failed == 0:
             return cancelled.old_item(0) or get_file(item["file_id"]) or run
@@ -218,6 +219,19 @@ def files_of_day(file_date: str, store_id: str | None, limit: int) -> list[dict[
     """The runs listed under a day (optionally one store's), oldest first: one Query, one BatchGet."""
     prefix = f"{store_id}#" if store_id else ""
     listed, _ = dynamo.query(keys.files_by_day_pk(file_date), prefix, limit=limit)
+    return _runs(listed)
+
+
+def files_of_store(
+    store_id: str, limit: int, start: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A page of a store's runs, newest first (one Query, one BatchGet), and where the next starts."""
+    listed, last = dynamo.query(keys.files_by_store_pk(store_id), "", limit=limit, forward=False, start=start)
+    return _runs(listed), last
+
+
+def _runs(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The FILE items of listed runs, in their order (a run gone with its TTL is left out)."""
     wanted = [keys.file_key(item["file_id"]) for item in listed]
     found: dict[str, dict[str, Any]] = {}
     while wanted:

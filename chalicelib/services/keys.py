@@ -1,4 +1,5 @@
-"""API keys: created once and shown once, stored only as a SHA-256 hash, with a role."""
+"""API keys: created once and shown once, stored only as a SHA-256 hash, with a role (and, for a
+store key, the one store it may upload for)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import clock
 from chalicelib.config import settings
+from chalicelib.ingest.names import valid_store_id
 from chalicelib.store import dynamo, keys
 
-ROLES = ("storefront", "ops")
+STORE = "store"  # a store's till or back office: uploads and reads its own sales files, nothing else
+ROLES = ("storefront", "ops", STORE)
 LAST_USED_RESOLUTION = timedelta(hours=1)  # write "last used" at most hourly, not on every request
 
 
@@ -22,12 +26,25 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_key(role: str, name: str | None = None) -> tuple[dict[str, Any], str]:
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    role: str
+    store_id: str | None = None  # store keys only
+
+
+def create_key(role: str, name: str | None = None, store_id: str | None = None) -> tuple[dict[str, Any], str]:
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
+    if (role == STORE) != (store_id is not None):
+        raise ValueError("a store key needs a store id, and only a store key has one")
+    if store_id is not None and not valid_store_id(store_id):
+        raise ValueError("store id: 1 to 64 letters, digits or . _ - (as in incoming/<store_id>/)")
     key_id = secrets.token_hex(6)
     plain = f"lk_{key_id}_{secrets.token_urlsafe(32)}"
     record = {"key_id": key_id, "name": name or key_id, "role": role, "created_at": clock.now().isoformat()}
+    if store_id is not None:
+        record["store_id"] = store_id
     dynamo.call(
         "put_item",
         TableName=dynamo.table(),
@@ -38,7 +55,8 @@ def create_key(role: str, name: str | None = None) -> tuple[dict[str, Any], str]
 
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: item.get(name) for name in ("key_id", "name", "role", "created_at", "last_used_at", "revoked_at")}
+    fields = ("key_id", "name", "role", "store_id", "created_at", "last_used_at", "revoked_at")
+    return {name: item.get(name) for name in fields}
 
 
 def list_keys() -> list[dict[str, Any]]:
@@ -58,11 +76,17 @@ def revoke_key(key_id: str) -> bool:
     return True
 
 
-_recent: dict[str, tuple[float, tuple[str, str] | None]] = {}
+_recent: dict[str, tuple[float, Caller | None]] = {}
 
 
 def role_for(plain: str) -> tuple[str, str] | None:
-    """(key id, role) of a valid, unrevoked key; None for anything else. Answers are reused for
+    """(key id, role) of a valid, unrevoked key; None for anything else."""
+    found = caller_for(plain)
+    return (found.key_id, found.role) if found else None
+
+
+def caller_for(plain: str) -> Caller | None:
+    """Who a valid, unrevoked key is; None for anything else. Answers are reused for
     `auth_cache_seconds` (the same trade-off as API Gateway's authorizer cache)."""
     ttl = settings().auth_cache_seconds
     if ttl:
@@ -77,7 +101,7 @@ def role_for(plain: str) -> tuple[str, str] | None:
     return found
 
 
-def _lookup(plain: str) -> tuple[str, str] | None:
+def _lookup(plain: str) -> Caller | None:
     parts = plain.removeprefix("Bearer ").strip().split("_", 2)
     if len(parts) != 3 or parts[0] != "lk" or not parts[1].isalnum() or len(parts[1]) > 32:
         return None
@@ -87,7 +111,7 @@ def _lookup(plain: str) -> tuple[str, str] | None:
     if not hmac.compare_digest(item["hash"], _digest(plain.removeprefix("Bearer ").strip())):
         return None
     _touch(item)
-    return item["key_id"], item["role"]
+    return Caller(item["key_id"], item["role"], item.get("store_id"))
 
 
 def _touch(item: dict[str, Any]) -> None:

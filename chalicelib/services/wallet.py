@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 from datetime import datetime
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.config import settings
-from chalicelib.domain.errors import CouponExpired, CouponUsed, InvalidRequest, MemberNotFound, NotFound
+from chalicelib.domain.errors import CouponExpired, CouponUsed, MemberNotFound, NotFound
 from chalicelib.program import load_program
+from chalicelib.services import cursors
 from chalicelib.store import codec, dynamo, keys
 
 
@@ -74,31 +70,13 @@ def _explain_refusal(member_id: str, key: dict[str, str], order_id: str, now: da
     raise CouponExpired("this coupon has expired")
 
 
-def _sign(payload: bytes) -> str:
-    return hmac.new(settings().signing_secret.encode(), payload, hashlib.sha256).hexdigest()[:32]
-
-
 def encode_cursor(member_id: str, last_key: dict[str, Any]) -> str:
     """Opaque and signed: it names the member, so a cursor of another member is refused too."""
-    payload = json.dumps({"m": member_id, "k": last_key}, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _sign(payload)
+    return cursors.encode({"m": member_id}, last_key)
 
 
 def decode_cursor(member_id: str, cursor: str) -> dict[str, Any]:
-    bad = InvalidRequest("invalid cursor", [{"field": "cursor", "message": "altered, foreign or malformed"}])
-    try:
-        encoded, signature = cursor.rsplit(".", 1)
-        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    except (ValueError, TypeError) as exc:
-        raise bad from exc
-    # Check the signature before parsing anything (compare_digest refuses non-ASCII str).
-    if not signature.isascii() or not hmac.compare_digest(signature, _sign(payload)):
-        raise bad
-    data = json.loads(payload)
-    if data.get("m") != member_id:
-        raise bad
-    key: dict[str, Any] = data["k"]
-    return key
+    return cursors.decode({"m": member_id}, cursor)
 
 
 def ledger(member_id: str, limit: int, cursor: str | None) -> dict[str, Any]:

@@ -120,6 +120,8 @@ def reward_stock_key(reward_id: str) -> dict[str, str]:
 #                         PLAN                      its chunks (byte ranges); read only to start the returns phase
 #                         CHUNK#<phase>#<n>[#<part>] a chunk's commit marker: its counts are added once
 # FILES#<yyyy-mm-dd>      <store>#<started>#<file>  the files of a day (the date of the key), for GET /files
+# STOREFILES#<store>      <started>#<file>          a store's files (uploads of incoming/<store>/...), for
+#                                                   GET /stores/{id}/files: one Query per page, newest first
 # RECEIPT#<store>#<id>    RECEIPT                   a store receipt: who applied it, member, amount, returned,
 #                                                   its ledger ref (`<store>/<id>`, see store_receipt_ref)
 # STORESALES#<yyyy-mm>   <yyyy-mm-dd>#<store>      sales of a store and day from its files, and the
@@ -147,6 +149,14 @@ def files_by_day_pk(file_date: str) -> str:
 
 def files_by_day_key(file_date: str, store_id: str, started_at: str, file_id: str) -> dict[str, str]:
     return {PK: files_by_day_pk(file_date), SK: f"{store_id}#{started_at}#{file_id}"}
+
+
+def files_by_store_pk(store_id: str) -> str:
+    return f"STOREFILES#{store_id}"
+
+
+def files_by_store_key(store_id: str, started_at: str, file_id: str) -> dict[str, str]:
+    return {PK: files_by_store_pk(store_id), SK: f"{started_at}#{file_id}"}
 
 
 def receipt_key(store_id: str, receipt_id: str) -> dict[str, str]:
