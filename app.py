@@ -49,7 +49,7 @@ def job_pending(event: object) -> dict[str, object]:
     return _run_job("pending", event)
 
 
-# --- Sales-file ingestion (SPEC 4) --------------------------------------------------------------------
+# --- Sales-file ingestion (docs/sales-files.md) --------------------------------------------------------
 # S3 incoming/ → SQS → this handler; the same queue carries the chunks a large file fans out into
 # (services/ingest.py). `loyalty dev` delivers the queue to it through loyalty_tools/local/pump.py.
 # The file reports are served by the files blueprint (ops role).
@@ -71,7 +71,7 @@ def ingest_queue_consumer(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
-# --- KPI roll-up (SPEC 6) -------------------------------------------------------------------------------
+# --- KPI roll-up (docs/kpis.md) -------------------------------------------------------------------------
 # The table's stream (new and old images) → day rows of the KPIs, off the request path: a member write
 # never touches a shared counter. Every record is counted once (services/kpis.py keeps a marker per
 # record in the same transaction). infra/ replaces the placeholder ARN with the table's stream;

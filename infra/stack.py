@@ -67,7 +67,7 @@ DLQ_RETENTION = Duration.days(14)
 STREAM_MAX_RETRIES = 10
 STREAM_MAX_RECORD_AGE_S = 6 * 3600
 STREAM_PARALLELIZATION = 1  # one batch at a time per shard: an item's changes arrive in order
-# API Gateway reuses an authorizer's answer for a token this long. The SPEC bounds how long a revoked
+# API Gateway reuses an authorizer's answer for a token this long. docs/api.md bounds how long a revoked
 # key keeps working on AWS to 5 minutes; explicit, so that neither API Gateway's default (300 s) nor
 # Chalice's omission of it decides. The functions cache nothing more (AUTH_CACHE_SECONDS unset).
 AUTHORIZER_CACHE_TTL_S = 300

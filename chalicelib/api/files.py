@@ -34,7 +34,7 @@ def list_files(query: FilesQuery) -> dict[str, Any]:
 @blueprint.route("/files/{file_id}", methods=["GET"], authorizer=bearer_key)
 @endpoint(role=OPS)
 def get_file(file_id: str) -> dict[str, Any]:
-    """One sales file's report (SPEC 4); status `running` while its chunks are applied."""
+    """One sales file's report (docs/sales-files.md); status `running` while its chunks are applied."""
     from chalicelib.services import ingest
 
     return ingest.file_report(file_id)

@@ -1,4 +1,4 @@
-"""GET /kpis (SPEC 6, docs/kpis.md): the program's figures per day, in total and per store."""
+"""GET /kpis (docs/kpis.md): the program's figures per day, in total and per store."""
 
 from __future__ import annotations
 

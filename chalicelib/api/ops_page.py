@@ -1,4 +1,4 @@
-"""GET /ops: the ops page (SPEC 3), one self-contained HTML file (ops.html) with inline CSS and JS.
+"""GET /ops: the ops page (docs/api.md), one self-contained HTML file (ops.html) with inline CSS and JS.
 
 The page is a shell without data, so it needs no key: a browser navigation cannot send
 `Authorization: Bearer`. Its script reads the ops key from the URL fragment (never sent to the

@@ -1,4 +1,4 @@
-"""Where a sales file and its outputs live in the bucket (SPEC 4).
+"""Where a sales file and its outputs live in the bucket (docs/sales-files.md).
 
 `incoming/<store_id>/<YYYY-MM-DD>[-<label>].csv[.gz]` gives `reports/<store_id>/<date>[-<label>].json`
 and `rejects/<store_id>/<date>[-<label>].csv`; work files of a run stay under `work/<file_id>/`.

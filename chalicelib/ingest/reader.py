@@ -32,7 +32,7 @@ Parsed = tuple[int, list[str], SalesRow | None, Rejection | None]
 
 
 class FileProblem(Exception):
-    """The file as a whole cannot be ingested (SPEC 4: failed with a reason, nothing applied)."""
+    """The file as a whole cannot be ingested (docs/sales-files.md: failed with a reason, nothing applied)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

@@ -2,7 +2,7 @@
 
 Validation is the hot loop of a million-row file: the row is validated as a positional NamedTuple
 (no dict per row) with only constraints pydantic checks in Rust. A row that fails gets one reason
-code (SPEC 4).
+code (docs/sales-files.md).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def validator() -> Callable[[Any], SalesRow]:
     return _adapter().validate_python
 
 
-# Reason codes (SPEC 4 names them; the others say what a store must fix).
+# Reason codes, each listed in docs/sales-files.md (what a store must fix).
 MISSING_FIELD = "missing_field"
 BAD_ENCODING = "bad_encoding"
 BAD_ROW = "bad_row"  # not parseable as CSV (e.g. an unclosed quote)

@@ -86,7 +86,7 @@ def _add(days: dict[str, dict[str, Decimal]], day: str, deltas: dict[str, Decima
 
 
 def report(item: dict[str, Any]) -> dict[str, Any]:
-    """The SPEC 4 report of a file, from its FILE item (also what GET /files answers)."""
+    """The report of a file (docs/sales-files.md), from its FILE item (also what GET /files answers)."""
     view: dict[str, Any] = {
         "file_id": item["file_id"],
         "key": item["key"],

@@ -1,4 +1,4 @@
-"""KPIs (SPEC 6): the stream roll-up into day rows, and GET /kpis from them.
+"""KPIs (docs/kpis.md): the stream roll-up into day rows, and GET /kpis from them.
 
 The roll-up is the only writer of the KPI rows. A member write never touches them: the table's
 stream brings every committed change here, in batches. Each record is counted once: its marker

@@ -1,4 +1,4 @@
-"""The stores' daily sales files (SPEC 4): written from the plan's till rows, uploaded to the
+"""The stores' daily sales files (docs/sales-files.md): written from the plan's till rows, uploaded to the
 stack's bucket under `incoming/<store>/`, and ingested in this process under the simulated clock.
 
 Why the bucket's notification is paused during an upload: `loyalty dev` would otherwise receive
@@ -33,7 +33,7 @@ ATTEMPTS = 3
 
 
 def _styles(position: int) -> dict[str, Any]:
-    """Each store's till software writes its files a little differently (all valid SPEC 4)."""
+    """Each store's till software writes its files a little differently (all valid: docs/sales-files.md)."""
     styles: list[dict[str, Any]] = [
         {"header": list(COLUMNS), "newline": "\n"},
         {"header": [c.title() for c in COLUMNS], "newline": "\r\n", "bom": True},

@@ -1,5 +1,5 @@
 """Every endpoint through chalice.test.Client on moto: the happy paths and the business rules of
-SPEC sections 2 and 3 (balances, tiers, returns, redemptions, caps, coupons, ledger paging)."""
+docs/program.md and docs/api.md (balances, tiers, returns, redemptions, caps, coupons, ledger paging)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def next_year(day: date) -> date:
 
 
 def month_end_plus_12(day: date) -> str:
-    """Points earned on `day` expire at the end of the 12th month after (SPEC 2, expiry)."""
+    """Points earned on `day` expire at the end of the 12th month after (docs/program.md, Expiry)."""
     index = day.year * 12 + day.month - 1 + 12
     year, month = divmod(index, 12)
     first_of_next = date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)

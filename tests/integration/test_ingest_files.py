@@ -1,5 +1,5 @@
 """Sales files on moto (S3 → SQS → the app's queue handler, a small DynamoDB table): hand-made
-nasty files, each with its documented outcome (SPEC 4).
+nasty files, each with its documented outcome (docs/sales-files.md).
 
 The harness (`ingest` fixture, `Harness`) is shared with the other test_ingest_* modules.
 """
@@ -158,7 +158,7 @@ def test_a_clean_file_credits_members_and_counts_non_member_sales(ingest: Harnes
         )
     )
 
-    # Then: the report (SPEC 4) and the balances
+    # Then: the report (docs/sales-files.md) and the balances
     assert report["status"] == "completed"
     assert counts(report) == (4, 4, 0, 0)
     assert report["non_member"] == 1
