@@ -12,6 +12,7 @@ targets=(chalicelib loyalty_tools)
 # mypy refuses a folder without Python files
 if [ -n "$(find infra -name '*.py' -print -quit 2>/dev/null)" ]; then targets+=(infra); fi
 "$bin/mypy" "${targets[@]}"
+"$bin/lint-imports"  # the layer contracts of pyproject.toml [tool.importlinter]
 
 # The CDK tests run in their own venv (aws-cdk-lib, cdk-nag, cfn-lint): scripts/test_infra.sh.
 status=0
