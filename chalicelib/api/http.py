@@ -27,6 +27,7 @@ STATUS = {
 JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 MAX_PATH_ID_BYTES = 256  # member ids and coupon codes are <= 64 characters
 ModelT = TypeVar("ModelT", bound=BaseModel)
+Repeated = dict[int, tuple[dict[str, Any], list[str]]]  # id(object) -> (the object, its repeated keys)
 
 
 class HttpError(Exception):
@@ -71,12 +72,17 @@ def parse(model: type[ModelT], request: Request) -> ModelT:
     raw = request.raw_body or b""
     if len(raw) > settings().max_body_bytes:
         raise HttpError(413, "payload_too_large", f"the body is larger than {settings().max_body_bytes} bytes")
+    repeated: Repeated = {}
     try:
-        data = json.loads(raw) if raw else None
+        data = json.loads(raw, object_pairs_hook=functools.partial(_object, repeated)) if raw else None
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise HttpError(
             400, "invalid_request", "the body is not valid JSON", [{"field": "body", "message": str(exc)}]
         ) from exc
+    if repeated:
+        fields = _repeated_fields(data, repeated) or ["body"]
+        details = [{"field": field, "message": "appears more than once"} for field in fields]
+        raise HttpError(400, "invalid_request", "the body repeats a field", details)
     if not isinstance(data, dict):
         raise HttpError(
             400,
@@ -88,6 +94,34 @@ def parse(model: type[ModelT], request: Request) -> ModelT:
         return model.model_validate(data)
     except ValidationError as exc:
         raise HttpError(400, "invalid_request", "the request is not valid", validation_details(exc)) from exc
+
+
+def _object(repeated: Repeated, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that notes its repeated keys: json.loads alone keeps the last value, so
+    `"amount": "1.00", "amount": "9000.00"` would be read as 9000.00 without a word."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            # Holding obj keeps its id: an outer repeated key may drop it, and a freed id could be reused.
+            repeated.setdefault(id(obj), (obj, []))[1].append(key)
+        obj[key] = value
+    return obj
+
+
+def _repeated_fields(data: Any, repeated: Repeated) -> list[str]:
+    """The paths of the repeated keys ("lines.0.amount", as validation details name fields).
+    Iterative: the body may be nested as deep as json.loads allows."""
+    found: list[str] = []
+    pending: list[tuple[str, Any]] = [("", data)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            if id(value) in repeated:
+                found += [f"{path}{key}" for key in repeated[id(value)][1]]
+            pending += [(f"{path}{key}.", item) for key, item in value.items()]
+        elif isinstance(value, list):
+            pending += [(f"{path}{index}.", item) for index, item in enumerate(value)]
+    return sorted(set(found))
 
 
 def parse_query(model: type[ModelT], request: Request) -> ModelT:
