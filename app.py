@@ -2,10 +2,12 @@
 
 from chalice import Chalice
 
+from chalicelib.api.http import chalice_errors
 from chalicelib.api.routes import blueprint
 from chalicelib.observability import observe
 
 app = Chalice(app_name="loyalty", configure_logs=False)
+app.register_middleware(chalice_errors, "http")  # first, so outermost: Chalice's own error bodies become ours
 app.register_middleware(observe, "all")
 app.register_blueprint(blueprint)
 

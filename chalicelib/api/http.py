@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -50,11 +50,15 @@ def error_response(
     code: str,
     message: str,
     details: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str | list[str]] | None = None,
 ) -> Response:
-    body = {"error": {"code": code, "message": message, "details": details or []}}
     all_headers: dict[str, str | list[str]] = {**JSON, **(headers or {})}
-    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=all_headers)
+    return Response(body=error_body(code, message, details), status_code=status, headers=all_headers)
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> str:
+    """The one error format: {"error": {"code", "message", "details"}} (also `loyalty dev`'s own answers)."""
+    return json.dumps({"error": {"code": code, "message": message, "details": details or []}}, ensure_ascii=False)
 
 
 def _status_for(error: errors.LoyaltyError) -> int:
@@ -213,3 +217,52 @@ def _check_role(actual: str, needed: str) -> None:
     admitted = ROLE_ADMITS.get(needed, (needed,))
     if actual not in admitted:
         raise HttpError(403, "forbidden", f"this endpoint needs a key of role {' or '.join(admitted)}")
+
+
+# Chalice's own answers, built by its request handler around our views (so `endpoint` never sees
+# them), have the body {"Code": ..., "Message": ...}: a method the path does not have (405), a
+# Content-Type other than JSON (415), an exception outside `endpoint` (500). Ours: {"error": ...}.
+CHALICE_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    409: "conflict",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
+def chalice_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice middleware for "http", registered first (outermost): every answer of the app, on
+    Lambda as in `loyalty dev`, is in our error format."""
+    try:
+        response = get_response(event)
+    except Exception:  # from another middleware: Chalice would answer with its own 500 body
+        logger.exception("unhandled error")
+        return error_response(500, "internal_error", "unexpected error; it has been logged")
+    body = response.body
+    if not (isinstance(body, dict) and set(body) == {"Code", "Message"}):
+        return response  # ours: `endpoint` and the other routes answer with a serialised body
+    return _from_chalice(response, str(getattr(event, "method", None) or "this method"))
+
+
+def _from_chalice(response: Response, method: str) -> Response:
+    status = response.status_code
+    code = CHALICE_CODES.get(status, "error")
+    message, details = str(response.body["Message"]), []
+    headers = {name: value for name, value in response.headers.items() if name.lower() != "content-type"}
+    if status == 405:
+        allowed = str(response.headers.get("Allow", ""))
+        message = f"this path does not take {method}"
+        details = [{"field": "method", "message": f"allowed: {allowed}"}]
+    elif status == 415:
+        message = "the Content-Type header must be application/json"
+        details = [{"field": "Content-Type", "message": "expected application/json"}]
+    elif status == 500:
+        message = "unexpected error; it has been logged"  # Chalice logged it with its traceback
+    return error_response(status, code, message, details, headers)

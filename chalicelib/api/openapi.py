@@ -40,6 +40,24 @@ ERRORS = {
     "422": "a business rule refused the request (insufficient_points, tier_too_low, ...)",
     "503": "busy: retry after the Retry-After header",
 }
+# Answered by the app before any route runs, on every path, in the same error format.
+APP_ERRORS = {
+    "405": "method_not_allowed: this path has no operation for that method (the Allow header lists those it "
+    "has); behind API Gateway the gateway answers first",
+    "415": "unsupported_media_type: the Content-Type header is not application/json",
+}
+PUBLIC_ERRORS = ("400", "413", "503")  # what a route without a role can answer
+ALLOW_HEADER = {"Allow": {"description": "the methods this path has", "schema": {"type": "string"}}}
+
+
+def _error_responses(codes: dict[str, str]) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for code, text in codes.items():
+        schema = UNAUTHORIZED_SCHEMA if code == "401" else ERROR_REF
+        responses[code] = {"description": text, "content": {"application/json": {"schema": schema}}}
+        if code == "405":
+            responses[code]["headers"] = ALLOW_HEADER
+    return responses
 
 
 def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
@@ -73,14 +91,10 @@ def _operation(method: str, entry: Any, components: dict[str, Any]) -> dict[str,
                 "description": "success",
                 "content": {"application/json": {"schema": {"type": "object"}}},
             },
-            **{
-                code: {
-                    "description": text,
-                    "content": {"application/json": {"schema": UNAUTHORIZED_SCHEMA if code == "401" else ERROR_REF}},
-                }
-                for code, text in ERRORS.items()
-                if doc.role is not None or code in ("400", "413", "503")
-            },
+            **_error_responses(
+                {code: text for code, text in ERRORS.items() if doc.role is not None or code in PUBLIC_ERRORS}
+            ),
+            **_error_responses(APP_ERRORS),
         },
     }
     if doc.role is not None:
@@ -108,7 +122,7 @@ def build(app: Chalice) -> dict[str, Any]:
         "get": {
             "operationId": "openapi",
             "summary": "This document.",
-            "responses": {"200": {"description": "OpenAPI 3.1"}},
+            "responses": {"200": {"description": "OpenAPI 3.1"}, **_error_responses(APP_ERRORS)},
         }
     }
     if "/ops" in app.routes:  # HTML, not JSON: described here rather than by `endpoint`
@@ -118,7 +132,10 @@ def build(app: Chalice) -> dict[str, Any]:
                 "summary": "The ops page: KPI cards and charts, tier and status distribution, stores. A shell "
                 "without data, so without a key (a browser navigation cannot send one); its script reads "
                 "GET /kpis with the ops key from the URL fragment or a form.",
-                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
+                "responses": {
+                    "200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}},
+                    **_error_responses(APP_ERRORS),
+                },
             }
         }
     return {

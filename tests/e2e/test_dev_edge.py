@@ -1,4 +1,5 @@
-"""The edge of `loyalty dev` as an outside client meets it: repeated JSON keys."""
+"""The edge of `loyalty dev` as an outside client meets it: repeated JSON keys, Chalice's own errors
+(405, 415)."""
 
 from __future__ import annotations
 
@@ -112,3 +113,24 @@ def test_a_repeated_preference_is_refused(dev: DevStack, key: str) -> None:
 
     assert error["details"] == [{"field": "preferences.sms", "message": "appears more than once"}]
     assert member_state(dev, key, "dup-prefs") == before
+
+
+# --- Chalice's own errors ----------------------------------------------------------------------
+
+
+def test_a_method_the_path_does_not_have_answers_405_in_our_format(dev: DevStack, key: str) -> None:
+    answer = send(dev, "POST", "/members/bob", json_headers(key, b"{}"), b"{}")
+
+    answer.error(405, "method_not_allowed")
+    assert answer.headers["allow"] == "GET, PATCH, DELETE"
+
+
+def test_a_body_that_is_not_json_answers_415_in_our_format(dev: DevStack, key: str) -> None:
+    enrol(dev, key, "ct-1")
+    before = member_state(dev, key, "ct-1")
+    raw = b'{"order_id": "o1", "amount": "10.00", "currency": "CNY"}'
+    headers = {**json_headers(key, raw), "Content-Type": "text/plain"}
+
+    send(dev, "POST", "/members/ct-1/purchases", headers, raw).error(415, "unsupported_media_type")
+
+    assert member_state(dev, key, "ct-1") == before
