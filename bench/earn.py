@@ -21,6 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chalicelib import aws, config
+from chalicelib.domain.commands import Enrol
 from chalicelib.store import dynamo, keys
 from chalicelib.store.schema import table_definition
 from loyalty_tools.local.ddb_local import DynamoDBLocal
@@ -142,8 +143,8 @@ def main() -> None:
         _, storefront = api_keys.create_key("storefront")
         _, ops = api_keys.create_key("ops")
         for i in range(MEMBERS):
-            members.enrol({"member_id": f"b{i}"})
-            members.enrol({"member_id": f"bare{i}"})
+            members.enrol(Enrol(f"b{i}"))
+            members.enrol(Enrol(f"bare{i}"))
         results: dict[str, Any] = {}
         with Client(app) as client:
             api = Api(client, storefront, ops)

@@ -228,6 +228,7 @@ def e2e_bench(rows: int, members: int, directory: Path) -> dict[str, Any]:
     from app import app
     from chalicelib import aws
     from chalicelib import events as bus
+    from chalicelib.domain.commands import Enrol
     from chalicelib.domain.model import DomainEvent
     from chalicelib.ingest import names, objects
     from chalicelib.services import ingest
@@ -251,7 +252,7 @@ def e2e_bench(rows: int, members: int, directory: Path) -> dict[str, Any]:
         ids = [f"m{i}" for i in range(members)]
         ceiling_ids = [f"c{i}" for i in range(members)]
         with ThreadPoolExecutor(ingest.ROW_WORKERS) as pool:
-            list(pool.map(lambda member_id: member_service.enrol({"member_id": member_id}), ids + ceiling_ids))
+            list(pool.map(lambda member_id: member_service.enrol(Enrol(member_id)), ids + ceiling_ids))
 
         # Warm the JVM and this process with a small file first.
         path = directory / "2026-11-20.csv"

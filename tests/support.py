@@ -12,8 +12,8 @@ from typing import Any
 from chalice.test import Client
 
 from chalicelib import aws
-from chalicelib.api.models import PurchaseRequest, ReturnRequest
-from chalicelib.domain.commands import RecordPurchase, RecordReturn
+from chalicelib.api import models
+from chalicelib.domain import commands
 
 
 class Api:
@@ -156,10 +156,28 @@ def assert_error(result: tuple[int, Any], status: int, code: str) -> dict[str, A
     return error
 
 
-def purchase_command(member_id: str, body: dict[str, Any]) -> RecordPurchase:
-    """A purchase body as the API would take it, turned into the command the services take."""
-    return PurchaseRequest.model_validate(body).command(member_id)
+# Request bodies as the API would take them, turned into the commands the services take.
 
 
-def return_command(member_id: str, body: dict[str, Any]) -> RecordReturn:
-    return ReturnRequest.model_validate(body).command(member_id)
+def enrol_command(body: dict[str, Any]) -> commands.Enrol:
+    return models.EnrolRequest.model_validate(body).command()
+
+
+def purchase_command(member_id: str, body: dict[str, Any]) -> commands.RecordPurchase:
+    return models.PurchaseRequest.model_validate(body).command(member_id)
+
+
+def return_command(member_id: str, body: dict[str, Any]) -> commands.RecordReturn:
+    return models.ReturnRequest.model_validate(body).command(member_id)
+
+
+def redeem_command(member_id: str, body: dict[str, Any]) -> commands.Redeem:
+    return models.RedemptionRequest.model_validate(body).command(member_id)
+
+
+def activity_command(member_id: str, body: dict[str, Any]) -> commands.RecordActivity:
+    return models.ActivityRequest.model_validate(body).command(member_id)
+
+
+def adjustment_command(member_id: str, body: dict[str, Any]) -> commands.Adjust:
+    return models.AdjustmentRequest.model_validate(body).command(member_id)

@@ -67,6 +67,9 @@ class EnrolRequest(Body):
         _past_birthday(self.birthday)
         return self
 
+    def command(self) -> commands.Enrol:
+        return commands.Enrol(self.member_id, self.phone, self.email, self.name, self.birthday, self.referrer_id)
+
 
 class PatchMemberRequest(Body):
     phone: Phone | None = None
@@ -128,10 +131,16 @@ class RedemptionRequest(Body):
             raise ValueError("a points redemption needs a reason")
         return self
 
+    def command(self, member_id: str) -> commands.Redeem:
+        return commands.Redeem(member_id, self.redemption_id, self.reward_id, self.points, self.reason)
+
 
 class ActivityRequest(Body):
     activity_id: ClientId
     type: Annotated[str, Field(min_length=1, max_length=40)]
+
+    def command(self, member_id: str) -> commands.RecordActivity:
+        return commands.RecordActivity(member_id, self.activity_id, self.type)
 
 
 class AdjustmentRequest(Body):
@@ -144,6 +153,9 @@ class AdjustmentRequest(Body):
         if self.points == 0:
             raise ValueError("points must not be 0")
         return self
+
+    def command(self, member_id: str) -> commands.Adjust:
+        return commands.Adjust(member_id, self.adjustment_id, self.points, self.reason)
 
 
 class CouponUseRequest(Body):

@@ -63,7 +63,7 @@ def rewards() -> dict[str, Any]:
 @endpoint(role=STOREFRONT, status=201, body=models.EnrolRequest)
 def enrol(body: models.EnrolRequest) -> dict[str, Any]:
     """Enrol a member (welcome bonus, first-purchase coupon); one member per phone and email."""
-    return members.enrol(body.client_fields())
+    return members.enrol(body.command())
 
 
 @blueprint.route("/members/{member_id}", methods=["GET"], authorizer=bearer_key)
@@ -91,35 +91,35 @@ def erase_member(member_id: str) -> dict[str, Any]:
 @endpoint(role=STOREFRONT, status=201, body=models.PurchaseRequest)
 def purchase(member_id: str, body: models.PurchaseRequest) -> dict[str, Any]:
     """Record a purchase and earn points (idempotent on order_id)."""
-    return points.record_purchase(member_id, body.client_fields())
+    return points.record_purchase(body.command(member_id))
 
 
 @blueprint.route("/members/{member_id}/returns", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, status=201, body=models.ReturnRequest)
 def purchase_return(member_id: str, body: models.ReturnRequest) -> dict[str, Any]:
     """Record a return; takes back the points the returned amount earned (idempotent on return_id)."""
-    return points.record_return(member_id, body.client_fields())
+    return points.record_return(body.command(member_id))
 
 
 @blueprint.route("/members/{member_id}/redemptions", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, status=201, body=models.RedemptionRequest)
 def redemption(member_id: str, body: models.RedemptionRequest) -> dict[str, Any]:
     """Redeem a reward or points, oldest points first (idempotent on redemption_id)."""
-    return points.redeem(member_id, body.client_fields())
+    return points.redeem(body.command(member_id))
 
 
 @blueprint.route("/members/{member_id}/activities", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=STOREFRONT, status=201, body=models.ActivityRequest)
 def activity(member_id: str, body: models.ActivityRequest) -> dict[str, Any]:
     """Record an activity (check-in, review, share) within its daily cap."""
-    return points.record_activity(member_id, body.client_fields())
+    return points.record_activity(body.command(member_id))
 
 
 @blueprint.route("/members/{member_id}/adjustments", methods=["POST"], authorizer=bearer_key)
 @endpoint(role=OPS, status=201, body=models.AdjustmentRequest)
 def adjustment(member_id: str, body: models.AdjustmentRequest) -> dict[str, Any]:
     """Correct a balance by hand, with a reason (ops only)."""
-    return points.adjust(member_id, body.client_fields())
+    return points.adjust(body.command(member_id))
 
 
 @blueprint.route("/members/{member_id}/ledger", methods=["GET"], authorizer=bearer_key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -117,3 +117,75 @@ class RecordReturn:
                 "occurred_at": self.occurred_at,
             }
         )
+
+
+@dataclass(frozen=True)
+class Enrol:
+    """An enrolment; `member_id` None: the engine picks one. Contact data stays out of logs."""
+
+    member_id: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    name: str | None = None
+    birthday: date | None = None
+    referrer_id: str | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """Keyed before it is stored (services/writes.fingerprint): it holds contact data."""
+        return _sent(
+            {
+                "member_id": self.member_id,
+                "phone": self.phone,
+                "email": self.email,
+                "name": self.name,
+                "birthday": self.birthday,
+                "referrer_id": self.referrer_id,
+            }
+        )
+
+    def contacts(self) -> dict[str, str]:
+        return _sent({"phone": self.phone, "email": self.email})
+
+
+@dataclass(frozen=True)
+class Redeem:
+    """A redemption of a reward (`reward_id`), or of a number of points with a reason."""
+
+    member_id: str
+    redemption_id: str
+    reward_id: str | None = None
+    points: int | None = None
+    reason: str | None = None
+
+    def identity(self) -> dict[str, Any]:
+        return _sent(
+            {
+                "redemption_id": self.redemption_id,
+                "reward_id": self.reward_id,
+                "points": self.points,
+                "reason": self.reason,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class RecordActivity:
+    member_id: str
+    activity_id: str
+    type: str
+
+    def identity(self) -> dict[str, Any]:
+        return {"activity_id": self.activity_id, "type": self.type}
+
+
+@dataclass(frozen=True)
+class Adjust:
+    """A correction by ops: points may be negative."""
+
+    member_id: str
+    adjustment_id: str
+    points: int
+    reason: str
+
+    def identity(self) -> dict[str, Any]:
+        return {"adjustment_id": self.adjustment_id, "points": self.points, "reason": self.reason}

@@ -18,7 +18,6 @@ A run, for one job and one date (`as_of`, program time):
 from __future__ import annotations
 
 import functools
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,9 +33,8 @@ from chalicelib.domain.model import Member, MemberChange
 from chalicelib.observability import logger, metrics
 from chalicelib.program import Program, load_program
 from chalicelib.services.writes import fingerprint, new_coupon_code
-from chalicelib.store import due, keys, members
+from chalicelib.store import due, keys, members, retry
 
-MAX_ATTEMPTS = 8
 # Stop this long before the Lambda's time limit (checked before each member; one takes milliseconds).
 STOP_MARGIN_MS = 10_000
 NOTICES = ("points.expiring", "tier.at_risk")
@@ -172,7 +170,7 @@ class _Run:
             logger.exception("job failed for a member", extra={"job": self.name, "member_id": member_id})
 
     def _apply(self, member_id: str, day: date) -> None:
-        for attempt in range(MAX_ATTEMPTS):
+        for _ in retry.attempts(retry.MEMBER_RACE):
             member = members.load_member(member_id)
             if member is None:
                 return
@@ -185,7 +183,6 @@ class _Run:
             except members.Replay:
                 return  # an earlier run already did it
             except members.VersionConflict:
-                time.sleep(random.uniform(0.002, 0.01) * (attempt + 1))
                 continue
             self.result.events += len(change.events) - events.publish(change.events)
             self._count(change)

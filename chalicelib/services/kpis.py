@@ -8,7 +8,6 @@ the local pump restarting) adds nothing the second time.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -21,13 +20,12 @@ from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.kpi_rollup import Deltas
 from chalicelib.observability import logger, metrics
 from chalicelib.program import load_program
-from chalicelib.store import dynamo, keys
+from chalicelib.store import dynamo, keys, retry
 from chalicelib.store import kpis as rows
 
 MAX_RANGE_DAYS = 366
 MARKER_DAYS = 2  # a stream keeps records 24 h: a marker older than that can never be needed again
 ROW_BUDGET = rows.MAX_TRANSACTION_ITEMS
-ATTEMPTS = 10
 
 
 @dataclass
@@ -90,7 +88,7 @@ def _groups(work: list[tuple[str, Deltas]]) -> Iterable[tuple[list[str], Deltas]
 
 def _apply(record_ids: list[str], deltas_by_id: dict[str, Deltas], summary: RollUp) -> None:
     pending = list(record_ids)
-    for attempt in range(ATTEMPTS):
+    for attempt in retry.attempts(retry.SHARED_ITEMS):
         merged = Deltas()
         for record_id in pending:
             merged.merge(deltas_by_id[record_id])
@@ -107,20 +105,17 @@ def _apply(record_ids: list[str], deltas_by_id: dict[str, Deltas], summary: Roll
             pending = [record_id for record_id in pending if record_id not in seen]
             if not pending:
                 return
-            if not seen:  # a conflict with another roll-up on the same rows
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))
-            continue
+            continue  # records already counted are dropped; a conflict with another roll-up waits
         except dynamo.StoreError:
-            if attempt == ATTEMPTS - 1:
+            if attempt == retry.SHARED_ITEMS.attempts - 1:
                 raise
-            time.sleep(random.uniform(0, 0.05 * 2**attempt))
             continue
         summary.counted += len(pending)
         for counts in merged.days.values():
             summary.points_earned += counts[kpi_rollup.EARNED]
             summary.points_redeemed += counts[kpi_rollup.REDEEMED]
         return
-    raise dynamo.StoreError(f"KPI roll-up: {len(pending)} records still conflicting after {ATTEMPTS} attempts")
+    raise dynamo.StoreError(f"KPI roll-up: {len(pending)} records still conflicting after every attempt")
 
 
 def roll_up(records: list[dict[str, Any]]) -> RollUp:

@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib import clock, events
 from chalicelib.domain import rules, segments, tiers
+from chalicelib.domain.commands import Enrol
 from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, MemberNotFound
 from chalicelib.domain.model import ERASED, Member
 from chalicelib.program import Program, load_program
@@ -26,21 +27,25 @@ def _contact_conflict(kind: str) -> Conflict:
     return Conflict(f"a member with this {kind} is already enrolled", [{"field": kind, "message": "already enrolled"}])
 
 
-def enrol(body: dict[str, Any]) -> dict[str, Any]:
+def enrol(command: Enrol) -> dict[str, Any]:
     program = load_program()
     now = clock.now()
-    member_id = body.get("member_id") or f"m{uuid.uuid4().hex[:20]}"
-    referrer_id = body.get("referrer_id")
+    member_id = command.member_id or f"m{uuid.uuid4().hex[:20]}"
+    referrer_id = command.referrer_id
     if referrer_id is not None and (referrer_id == member_id or members.load_member(referrer_id) is None):
         raise InvalidRequest("unknown referrer", [{"field": "referrer_id", "message": "no such member"}])
-    change = rules.enrol(program, member_id, now, new_coupon_code(), body.get("birthday"), referrer_id)
-    new_profile: dict[str, Any] = {name: body.get(name) for name in PERSONAL_FIELDS}
+    change = rules.enrol(program, member_id, now, new_coupon_code(), command.birthday, referrer_id)
+    new_profile: dict[str, Any] = {
+        "phone": command.phone,
+        "email": command.email,
+        "name": command.name,
+        "preferences": None,
+    }
     extras = []
-    for kind in CONTACT_KINDS:
-        if body.get(kind):
-            digest = contacts.contact_hash(kind, body[kind])
-            new_profile[f"{kind}_hash"] = digest
-            extras.append(members.Extra(contacts.claim_op(digest, member_id), _contact_conflict(kind)))
+    for kind, contact in command.contacts().items():
+        digest = contacts.contact_hash(kind, contact)
+        new_profile[f"{kind}_hash"] = digest
+        extras.append(members.Extra(contacts.claim_op(digest, member_id), _contact_conflict(kind)))
     plan = Plan(
         [change],
         extras,
@@ -50,7 +55,7 @@ def enrol(body: dict[str, Any]) -> dict[str, Any]:
         },
     )
     answer = answer_for(plan, now)
-    digest = fingerprint(body)
+    digest = fingerprint(command.identity())
     try:
         members.commit(members.Commit(plan.changes, digest, answer, extras, new_profile), now)
     except members.Replay as replay:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain import rules
-from chalicelib.domain.commands import RecordPurchase, RecordReturn, check_currency
+from chalicelib.domain.commands import Adjust, RecordActivity, RecordPurchase, RecordReturn, Redeem, check_currency
 from chalicelib.domain.errors import (
     ActivityLimitReached,
     NotFound,
@@ -88,14 +88,14 @@ def record_return(command: RecordReturn) -> dict[str, Any]:
     return member_write(member_id, f"return#{return_id}", command.identity(), decide)
 
 
-def redeem(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def redeem(command: Redeem) -> dict[str, Any]:
     program = load_program()
-    redemption_id = body["redemption_id"]
-    reward_id = body.get("reward_id")
+    member_id, redemption_id, reward_id = command.member_id, command.redemption_id, command.reward_id
 
     def decide(member: Member, now: datetime) -> Plan:
         if reward_id is None:
-            return Plan([rules.redeem_points(program, member, redemption_id, body["points"], body["reason"], now)])
+            assert command.points is not None and command.reason is not None  # the request model's rule
+            return Plan([rules.redeem_points(program, member, redemption_id, command.points, command.reason, now)])
         change = rules.redeem_reward(program, member, redemption_id, reward_id, now, new_coupon_code())
         reward = program.reward(reward_id)
         extras = []
@@ -121,16 +121,16 @@ def redeem(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
             },
         )
 
-    return member_write(member_id, f"redemption#{redemption_id}", body, decide)
+    return member_write(member_id, f"redemption#{redemption_id}", command.identity(), decide)
 
 
-def record_activity(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def record_activity(command: RecordActivity) -> dict[str, Any]:
     program = load_program()
-    activity_type = body["type"]
+    member_id, activity_type = command.member_id, command.type
     rule = program.activities.get(activity_type)
 
     def decide(member: Member, now: datetime) -> Plan:
-        change = rules.record_activity(program, member, body["activity_id"], activity_type, now)
+        change = rules.record_activity(program, member, command.activity_id, activity_type, now)
         assert rule is not None  # record_activity refused unknown types
         day = now.astimezone(program.tz).date().isoformat()
         counter = dynamo.update(
@@ -142,13 +142,13 @@ def record_activity(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
         limit = ActivityLimitReached(f"{activity_type} is limited to {rule.daily_limit} a day")
         return Plan([change], [members.Extra(counter, limit)])
 
-    return member_write(member_id, f"activity#{body['activity_id']}", body, decide)
+    return member_write(member_id, f"activity#{command.activity_id}", command.identity(), decide)
 
 
-def adjust(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def adjust(command: Adjust) -> dict[str, Any]:
     program = load_program()
 
     def decide(member: Member, now: datetime) -> Plan:
-        return Plan([rules.adjust(program, member, body["adjustment_id"], body["points"], body["reason"], now)])
+        return Plan([rules.adjust(program, member, command.adjustment_id, command.points, command.reason, now)])
 
-    return member_write(member_id, f"adjustment#{body['adjustment_id']}", body, decide)
+    return member_write(command.member_id, f"adjustment#{command.adjustment_id}", command.identity(), decide)

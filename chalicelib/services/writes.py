@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import random
 import secrets
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,10 +18,9 @@ from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, LoyaltyErro
 from chalicelib.domain.model import Member, MemberChange
 from chalicelib.observability import logger
 from chalicelib.program import Program
-from chalicelib.store import codec, members
+from chalicelib.store import codec, members, retry
 from chalicelib.store.dynamo import StoreError
 
-MAX_ATTEMPTS = 20  # lost races on one member; with the backoff below at most ~0.6 s in all
 COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O/1/I: codes are read out at tills
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -98,7 +95,7 @@ def member_write(
 ) -> dict[str, Any]:
     """Run one idempotent member write (the pattern every points-changing use case shares)."""
     digest = fingerprint(body)
-    for attempt in range(MAX_ATTEMPTS):
+    for attempt in retry.attempts(retry.MEMBER_RACE):
         now = clock.now()
         try:
             member = members.load_member(member_id)
@@ -117,7 +114,6 @@ def member_write(
         except members.Replay as replay:
             return _replayed(replay.item or members.get_entry(member_id, entry_id) or {}, digest)
         except members.VersionConflict:
-            time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # full jitter
             continue
         except StoreError as exc:
             raise Busy("the points store is busy, retry shortly") from exc

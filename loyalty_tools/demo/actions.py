@@ -3,6 +3,7 @@ with the request bodies validated by the routes' own models, each at its simulat
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections import Counter
@@ -85,15 +86,15 @@ class MemberRunner:
         getattr(self, f"_{action.kind}")(action, moment)
 
     def _enrol(self, action: Action, moment: datetime) -> None:
-        body = models.EnrolRequest.model_validate(action.body).client_fields()
+        command = models.EnrolRequest.model_validate(action.body).command()
 
         def enrol() -> dict[str, Any]:
             try:
-                return members.enrol(body)
+                return members.enrol(command)
             except Conflict as conflict:  # the fake phone is taken (a demo of another seed, same table)
                 if not any(detail.get("field") in ("phone", "email") for detail in conflict.details):
                     raise
-                return members.enrol({k: v for k, v in body.items() if k not in ("phone", "email")})
+                return members.enrol(dataclasses.replace(command, phone=None, email=None))
 
         answer = self.call("enrolments", enrol)
         for coupon in (answer or {}).get("coupons", []):
@@ -112,8 +113,8 @@ class MemberRunner:
         self.call("returns online", lambda: points.record_return(command))
 
     def _activity(self, action: Action, moment: datetime) -> None:
-        body = models.ActivityRequest.model_validate(action.body).client_fields()
-        self.call("activities", lambda: points.record_activity(self.member_id, body))
+        command = models.ActivityRequest.model_validate(action.body).command(self.member_id)
+        self.call("activities", lambda: points.record_activity(command))
 
     def _update(self, action: Action, moment: datetime) -> None:
         body = models.PatchMemberRequest.model_validate(action.body).client_fields()
@@ -125,7 +126,7 @@ class MemberRunner:
             return
         for reward in reward_choices(self.program, view, action.pick):
             body = models.RedemptionRequest.model_validate({**action.body, "reward_id": reward.reward_id})
-            redeem = functools.partial(points.redeem, self.member_id, body.client_fields())
+            redeem = functools.partial(points.redeem, body.command(self.member_id))
             try:
                 answer = self.call("redemptions", redeem, (RewardOutOfStock,))
             except RewardOutOfStock:
@@ -135,8 +136,8 @@ class MemberRunner:
             return
 
     def _adjust(self, action: Action, moment: datetime) -> None:
-        body = models.AdjustmentRequest.model_validate(action.body).client_fields()
-        self.call("adjustments", lambda: points.adjust(self.member_id, body))
+        command = models.AdjustmentRequest.model_validate(action.body).command(self.member_id)
+        self.call("adjustments", lambda: points.adjust(command))
 
     def _erase(self, action: Action, moment: datetime) -> None:
         self.call("erasures", lambda: members.erase(self.member_id))

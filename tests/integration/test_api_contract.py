@@ -15,7 +15,16 @@ from chalicelib import aws
 from chalicelib.api import models
 from chalicelib.domain.errors import InsufficientPointsError
 from chalicelib.services import keys, members, points
-from tests.support import Api, api_on_fresh_table, assert_error, count_dynamodb_calls, moto_stack, ok, purchase_command
+from tests.support import (
+    Api,
+    api_on_fresh_table,
+    assert_error,
+    count_dynamodb_calls,
+    moto_stack,
+    ok,
+    purchase_command,
+    redeem_command,
+)
 
 TABLE, BUS = "loyalty-api-contract", "loyalty-api-contract-bus"
 
@@ -238,10 +247,10 @@ def test_dynamodb_round_trips_per_use_case(api):
         points.record_purchase(purchase_command("m1", _purchase("o1")))
     assert calls == Counter({"Query": 1, "TransactWriteItems": 1})  # earn: read the member, one transaction
     with count_dynamodb_calls() as calls:
-        points.redeem("m1", _redemption("d1", points=50, reason="gift"))
+        points.redeem(redeem_command("m1", _redemption("d1", points=50, reason="gift")))
     assert calls == Counter({"Query": 1, "TransactWriteItems": 1})
     with count_dynamodb_calls() as calls, pytest.raises(InsufficientPointsError):
-        points.redeem("m1", _redemption("d2", reward_id="cash-5"))  # 150 < 500
+        points.redeem(redeem_command("m1", _redemption("d2", reward_id="cash-5")))  # 150 < 500
     assert calls == Counter({"Query": 1, "GetItem": 1})  # refused: the read, and a look for an earlier answer
     with count_dynamodb_calls() as calls:
         members.view("m1")
@@ -252,10 +261,10 @@ def test_dynamodb_round_trips_per_use_case(api):
         )  # replay: the stored answer comes back with the refusal
     assert calls == Counter({"Query": 1, "TransactWriteItems": 1})
     with count_dynamodb_calls() as calls:
-        points.redeem("m1", _redemption("d3", points=150, reason="all"))
+        points.redeem(redeem_command("m1", _redemption("d3", points=150, reason="all")))
     assert calls == Counter({"Query": 1, "TransactWriteItems": 1})
     with count_dynamodb_calls() as calls:
-        points.redeem("m1", _redemption("d3", points=150, reason="all"))  # replay the rules now refuse
+        points.redeem(redeem_command("m1", _redemption("d3", points=150, reason="all")))  # replay the rules now refuse
     assert calls == Counter({"Query": 1, "GetItem": 1})
 
 

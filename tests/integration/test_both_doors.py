@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_ingest_files import (  # noqa: F401 (ingest: the fixture)
+from tests.integration.test_ingest_files import (  # the shared harness
     HEADER,
     Harness,
     available,
     enrol,
-    ingest,
+    ingest,  # noqa: F401  (fixture)
 )
 from tests.support import Api, api_client
 
@@ -25,7 +25,7 @@ IDS = ["a#b", "a/b", "x" * 65, "y" * 64, "ok:1.2-3_4"]
 
 
 @pytest.fixture
-def api(ingest: Harness) -> Iterator[Api]:
+def api(ingest: Harness) -> Iterator[Api]:  # noqa: F811
     with api_client() as client:
         yield client
 
@@ -45,7 +45,7 @@ def _row(receipt: str, amount: str, currency: str) -> str:
     return f'{quoted},"m-file",,'
 
 
-def test_purchases_are_accepted_and_refused_alike_through_both_doors(ingest: Harness, api: Api) -> None:
+def test_purchases_are_accepted_and_refused_alike_through_both_doors(ingest: Harness, api: Api) -> None:  # noqa: F811
     # Given one member per door
     enrol("m-api", "m-file")
     cases = (
@@ -77,7 +77,7 @@ def test_purchases_are_accepted_and_refused_alike_through_both_doors(ingest: Har
     assert available("m-api") == available("m-file")
 
 
-def test_a_return_beyond_what_is_left_is_refused_alike(ingest: Harness, api: Api) -> None:
+def test_a_return_beyond_what_is_left_is_refused_alike(ingest: Harness, api: Api) -> None:  # noqa: F811
     # Given a purchase of 100.00 through each door, 60.00 of it returned
     enrol("m-api", "m-file")
     at = "2026-11-21T18:03:11+08:00"

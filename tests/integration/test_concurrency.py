@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.domain.errors import LoyaltyError
 from chalicelib.services import check, members, points, wallet
-from tests.support import purchase_command
+from tests.support import enrol_command, purchase_command, redeem_command
 
 pytestmark = pytest.mark.ddb_local
 
@@ -32,13 +32,13 @@ def _outcome(call) -> str:
 
 def test_fifty_concurrent_redemptions_never_overspend(ddb_local_table, quiet_events):
     # Given a member with exactly 100 points (the welcome bonus)
-    members.enrol({"member_id": "c1"})
+    members.enrol(enrol_command({"member_id": "c1"}))
     # When 50 clients redeem 30 points each at the same time
     with ThreadPoolExecutor(max_workers=50) as pool:
         outcomes = list(
             pool.map(
                 lambda i: _outcome(
-                    lambda: points.redeem("c1", {"redemption_id": f"r{i}", "points": 30, "reason": "t"})
+                    lambda: points.redeem(redeem_command("c1", {"redemption_id": f"r{i}", "points": 30, "reason": "t"}))
                 ),
                 range(50),
             )
@@ -51,7 +51,7 @@ def test_fifty_concurrent_redemptions_never_overspend(ddb_local_table, quiet_eve
 
 
 def test_same_purchase_posted_three_times_in_parallel_credits_once(ddb_local_table, quiet_events):
-    members.enrol({"member_id": "c2"})
+    members.enrol(enrol_command({"member_id": "c2"}))
     body = {"order_id": "o-1", "amount": Decimal("88.00"), "currency": "CNY"}
     with ThreadPoolExecutor(max_workers=3) as pool:
         answers = list(pool.map(lambda _: points.record_purchase(purchase_command("c2", dict(body))), range(3)))
@@ -63,7 +63,7 @@ def test_same_purchase_posted_three_times_in_parallel_credits_once(ddb_local_tab
 
 
 def test_concurrent_purchases_and_redemptions_keep_the_books_balanced(ddb_local_table, quiet_events):
-    members.enrol({"member_id": "c3"})
+    members.enrol(enrol_command({"member_id": "c3"}))
 
     def work(i: int) -> str:
         if i % 2:
@@ -72,7 +72,9 @@ def test_concurrent_purchases_and_redemptions_keep_the_books_balanced(ddb_local_
                     purchase_command("c3", {"order_id": f"o{i}", "amount": Decimal("10.00"), "currency": "CNY"})
                 )
             )
-        return _outcome(lambda: points.redeem("c3", {"redemption_id": f"r{i}", "points": 15, "reason": "t"}))
+        return _outcome(
+            lambda: points.redeem(redeem_command("c3", {"redemption_id": f"r{i}", "points": 15, "reason": "t"}))
+        )
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = list(pool.map(work, range(40)))

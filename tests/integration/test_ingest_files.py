@@ -23,7 +23,7 @@ from chalicelib.services import members as member_service
 from chalicelib.store import dynamo, keys
 from chalicelib.store.members import load_member
 from loyalty_tools.local.pump import SqsPump
-from tests.support import FixedClock
+from tests.support import FixedClock, enrol_command
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=SHANGHAI)  # the files are of 2026-11-21
@@ -104,7 +104,7 @@ def ingest(moto_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]
 
 def enrol(*member_ids: str) -> None:
     for member_id in member_ids:
-        member_service.enrol({"member_id": member_id})
+        member_service.enrol(enrol_command({"member_id": member_id}))
 
 
 def available(member_id: str) -> int:

@@ -24,7 +24,7 @@ from loyalty_tools.cli import cli
 from loyalty_tools.local.pump import SqsPump
 from loyalty_tools.local.stack import LocalResources
 from tests.integration.test_ingest_files import NOW, csv_file, ret, sale
-from tests.support import FixedClock
+from tests.support import FixedClock, enrol_command
 
 pytestmark = pytest.mark.ddb_local
 
@@ -90,7 +90,7 @@ def test_parallel_chunks_and_rows_end_as_one_sequential_run(
 ) -> None:
     for prefix in ("a", "b"):
         for member in MEMBERS:
-            member_service.enrol({"member_id": f"{prefix}{member}"})
+            member_service.enrol(enrol_command({"member_id": f"{prefix}{member}"}))
 
     # Given: the file applied as one chunk, one row at a time
     monkeypatch.setattr(ingest_service, "ROW_WORKERS", 1)
@@ -125,7 +125,7 @@ def test_parallel_chunks_and_rows_end_as_one_sequential_run(
 def test_loyalty_ingest_uploads_waits_and_prints_the_report(stack: LocalResources, tmp_path: Path) -> None:
     from app import app
 
-    member_service.enrol({"member_id": "m1"})
+    member_service.enrol(enrol_command({"member_id": "m1"}))
     path = tmp_path / "2026-11-21.csv.gz"
     path.write_bytes(gzip.compress(csv_file(sale("r1", "12.00", "m1"), sale("r2", "3.00")).encode()))
     pump = SqsPump(stack.queue_url, app.handler_map["ingest_queue_consumer"], wait_seconds=1).start()

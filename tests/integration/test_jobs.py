@@ -20,7 +20,7 @@ from chalicelib.program import load_program
 from chalicelib.services import check, jobs, members, points, wallet
 from chalicelib.store import dynamo, keys
 from chalicelib.store import members as member_store
-from tests.support import FixedClock, count_dynamodb_calls, purchase_command
+from tests.support import FixedClock, count_dynamodb_calls, enrol_command, purchase_command, redeem_command
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -45,7 +45,7 @@ class World:
 
     def enrol(self, member_id: str, when: datetime, **body: Any) -> None:
         self.clock.moment = when
-        members.enrol({"member_id": member_id, **body})
+        members.enrol(enrol_command({"member_id": member_id, **body}))
 
     def buy(self, member_id: str, order_id: str, amount: str, when: datetime) -> dict[str, Any]:
         self.clock.moment = when
@@ -139,7 +139,7 @@ def test_expiry_spends_oldest_first_after_a_partial_redemption(world):
     world.buy("m1", "o1", "500", at(2026, 1, 15))  # lot 2027-01: 600
     world.buy("m1", "o2", "300", at(2026, 2, 10))  # lot 2027-02: 300
     world.clock.moment = at(2026, 3, 1)
-    points.redeem("m1", {"redemption_id": "r1", "points": 400, "reason": "gift"})
+    points.redeem(redeem_command("m1", {"redemption_id": "r1", "points": 400, "reason": "gift"}))
     assert view("m1")["points"]["expiring"] == [
         {"date": "2027-01-31", "points": 200},
         {"date": "2027-02-28", "points": 300},
@@ -381,7 +381,7 @@ def test_an_api_write_sets_the_exact_due_date(world):
     assert profile("m1")[keys.JOB_MARKS] == {"expiring_through": "2027-02"}
     assert profile("m1")[keys.DUE_EXPIRY.attribute] == "2027-02-01"
     world.clock.moment = at(2027, 1, 30)
-    points.redeem("m1", {"redemption_id": "r1", "points": 100, "reason": "gift"})  # empties lot 2027-01
+    points.redeem(redeem_command("m1", {"redemption_id": "r1", "points": 100, "reason": "gift"}))  # empties lot 2027-01
     assert profile("m1")[keys.DUE_EXPIRY.attribute] == "2027-03-01"  # lot 2027-02's end, already noticed
     assert profile("m1")[keys.JOB_MARKS] == {"expiring_through": "2027-02"}
     result = world.run("expiry", date(2027, 1, 30))

@@ -44,7 +44,15 @@ from chalicelib.domain.errors import LoyaltyError
 from chalicelib.program import PROGRAM_FILE, Program, load_program
 from chalicelib.services import check, jobs, members, points, wallet
 from chalicelib.store import dynamo, keys
-from tests.support import FixedClock, purchase_command, return_command
+from tests.support import (
+    FixedClock,
+    activity_command,
+    adjustment_command,
+    enrol_command,
+    purchase_command,
+    redeem_command,
+    return_command,
+)
 
 pytestmark = pytest.mark.ddb_local
 
@@ -330,7 +338,8 @@ class LoyaltyMachine(RuleBasedStateMachine):
         after = Expected(member_id, self.now, referrer=referrer, last_activity=self.now)
         after.credit(self.program.welcome_points, lot_month_of(self.today, self.program))
         after.lifetime = self.program.welcome_points
-        self.attempt("enrol", member_id, fields(models.EnrolRequest, raw), members.enrol, after, None)
+        enrol = lambda b: members.enrol(enrol_command(b))  # noqa: E731
+        self.attempt("enrol", member_id, fields(models.EnrolRequest, raw), enrol, after, None)
 
     def purchase(self, data: st.DataObject) -> None:
         member = self.pick(data)
@@ -491,7 +500,7 @@ class LoyaltyMachine(RuleBasedStateMachine):
             "redemption",
             member.member_id,
             fields(models.RedemptionRequest, raw),
-            lambda b, m=member.member_id: points.redeem(m, b),  # type: ignore[misc]
+            lambda b, m=member.member_id: points.redeem(redeem_command(m, b)),  # type: ignore[misc]
             None if refusal else after,
             refusal,
         )
@@ -515,7 +524,7 @@ class LoyaltyMachine(RuleBasedStateMachine):
             "activity",
             member.member_id,
             fields(models.ActivityRequest, {"activity_id": self.next_id("a"), "type": kind}),
-            lambda b, m=member.member_id: points.record_activity(m, b),  # type: ignore[misc]
+            lambda b, m=member.member_id: points.record_activity(activity_command(m, b)),  # type: ignore[misc]
             None if refusal else after,
             refusal,
         )
@@ -535,7 +544,7 @@ class LoyaltyMachine(RuleBasedStateMachine):
             "adjustment",
             member.member_id,
             fields(models.AdjustmentRequest, raw),
-            lambda b, m=member.member_id: points.adjust(m, b),  # type: ignore[misc]
+            lambda b, m=member.member_id: points.adjust(adjustment_command(m, b)),  # type: ignore[misc]
             None if refusal else after,
             refusal,
         )
@@ -789,7 +798,7 @@ def test_random_use_cases_replays_time_travel_and_jobs_keep_every_invariant(mach
 def test_a_replay_after_the_backdating_window_still_answers_the_first_answer(machine: type[LoyaltyMachine]) -> None:
     # Given a purchase back-dated 300 days, and a return of part of it
     machine.clock.moment = datetime(2026, 6, 1, 10, tzinfo=TZ)
-    members.enrol({"member_id": "late-1"})
+    members.enrol(enrol_command({"member_id": "late-1"}))
     bought = {"order_id": "o1", "amount": Decimal("50.00"), "currency": "CNY"}
     bought["occurred_at"] = machine.clock.moment - timedelta(days=300)
     returned = {"return_id": "r1", "order_id": "o1", "amount": Decimal("10.00")}
@@ -814,7 +823,7 @@ def test_a_replay_after_the_backdating_window_still_answers_the_first_answer(mac
 def test_a_late_tier_review_keeps_the_tier_the_spend_since_has_earned(machine: type[LoyaltyMachine]) -> None:
     # Given a member who reached gold on 2026-03-10 (review on 2027-03-10)
     machine.clock.moment = datetime(2026, 3, 10, 12, tzinfo=TZ)
-    members.enrol({"member_id": "late-2"})
+    members.enrol(enrol_command({"member_id": "late-2"}))
     points.record_purchase(
         purchase_command("late-2", {"order_id": "o1", "amount": Decimal("8000.00"), "currency": "CNY"})
     )
@@ -839,7 +848,7 @@ def test_a_tier_review_run_late_still_counts_the_spend_of_its_own_twelve_months(
     for moment, order, amount in [((2026, 11, 20), "o1", "9000.00"), ((2026, 12, 10), "o2", "8000.00")]:
         machine.clock.moment = datetime(*moment, 12, tzinfo=TZ)
         if order == "o1":
-            members.enrol({"member_id": "late-3"})
+            members.enrol(enrol_command({"member_id": "late-3"}))
         points.record_purchase(
             purchase_command("late-3", {"order_id": order, "amount": Decimal(amount), "currency": "CNY"})
         )
@@ -863,7 +872,7 @@ def test_pending_points_released_after_their_lot_month_ended_still_expire(machin
     load_program.cache_clear()
     # Given 557 points pending from 2026-08-16 (lot 2027-08), the welcome lot 2027-08 expired in 2028
     machine.clock.moment = datetime(2026, 8, 16, 0, 7, tzinfo=TZ)
-    members.enrol({"member_id": "late-4"})
+    members.enrol(enrol_command({"member_id": "late-4"}))
     points.record_purchase(
         purchase_command("late-4", {"order_id": "o1", "amount": Decimal("557.80"), "currency": "CNY"})
     )
