@@ -158,22 +158,30 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--role", type=click.Choice(["storefront", "ops"]), required=True)
+@click.option("--role", type=click.Choice(["storefront", "ops", "store"]), required=True)
 @click.option("--name", default=None, help="A label for people, e.g. the storefront's name.")
-def keys_create(role: str, name: str | None) -> None:
+@click.option("--store", "store_id", default=None, help="With --role store: the one store the key uploads for.")
+def keys_create(role: str, name: str | None, store_id: str | None) -> None:
     """Create a key and print it: this is the only time it is shown."""
+    if (role == "store") != (store_id is not None):
+        raise click.UsageError("--store is required with --role store, and only allowed with it")
     _use_running_stack()
     from chalicelib.services.keys import create_key
 
-    record, plain = create_key(role, name)
+    try:
+        record, plain = create_key(role, name, store_id)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--store") from error
     click.echo(f"key_id: {record['key_id']}")
     click.echo(f"name: {record.get('name')}")
     click.echo(f"role: {record['role']}")
+    if store_id is not None:
+        click.echo(f"store: {store_id}")
     click.echo(f"key: {plain}")
     click.echo("Store the key now: only its hash is kept, it cannot be shown again.", err=True)
 
 
-KEY_COLUMNS = ("key_id", "name", "role", "created_at", "last_used_at", "revoked_at")
+KEY_COLUMNS = ("key_id", "name", "role", "store_id", "created_at", "last_used_at", "revoked_at")
 
 
 @keys.command("list")
@@ -255,8 +263,35 @@ def jobs_run(name: str, as_of: datetime | None) -> None:
     default=None,
     help="A deployed stack's bucket (AWS credentials from the environment). Default: the running `loyalty dev`.",
 )
-def ingest(file: Path, store_id: str, timeout: float, bucket: str | None) -> None:
+@click.option(
+    "--key",
+    envvar="LOYALTY_KEY",
+    default=None,
+    help="A store key (or LOYALTY_KEY): upload through the API with plain HTTP, no AWS credentials.",
+)
+@click.option(
+    "--api",
+    envvar="LOYALTY_API_URL",
+    default=f"http://{LOCALHOST}:{DEFAULT_API_PORT}",
+    show_default=True,
+    help="The API a --key upload goes through (or LOYALTY_API_URL).",
+)
+def ingest(file: Path, store_id: str, timeout: float, bucket: str | None, key: str | None, api: str) -> None:
     """Upload a sales file (.csv or .csv.gz), wait for its report and print it; exit 1 if it failed."""
+    if key and bucket:
+        raise click.UsageError("--bucket and --key do not mix: with a store key the API chooses the bucket")
+    uploaded, report = (
+        _ingest_with_key(file, store_id, timeout, key, api) if key else _ingest(file, store_id, timeout, bucket)
+    )
+    if report is None:
+        raise click.ClickException(f"no report for {uploaded} after {timeout:g} s (is ingestion running?)")
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    if report["status"] != "completed":
+        sys.exit(1)
+
+
+def _ingest(file: Path, store_id: str, timeout: float, bucket: str | None) -> tuple[str, dict[str, object] | None]:
+    """Straight into the bucket, with this process's AWS access (`loyalty dev`'s or the environment's)."""
     if bucket:
         os.environ["BUCKET_NAME"] = bucket
     else:
@@ -267,16 +302,31 @@ def ingest(file: Path, store_id: str, timeout: float, bucket: str | None) -> Non
 
     reset()
     try:
-        key, upload_id = submit_file(file, store_id)
+        uploaded, upload_id = submit_file(file, store_id)
     except InvalidRequest as error:
         raise click.ClickException(error.message) from error
-    click.echo(f"uploaded {key}; waiting for its report", err=True)
-    report = wait_for_report(key, upload_id, timeout)
-    if report is None:
-        raise click.ClickException(f"no report for {key} after {timeout:g} s (is ingestion running?)")
-    click.echo(json.dumps(report, indent=2, ensure_ascii=False))
-    if report["status"] != "completed":
-        sys.exit(1)
+    click.echo(f"uploaded {uploaded}; waiting for its report", err=True)
+    return uploaded, wait_for_report(uploaded, upload_id, timeout)
+
+
+def _ingest_with_key(
+    file: Path, store_id: str, timeout: float, key: str, api: str
+) -> tuple[str, dict[str, object] | None]:
+    """Through the API with a store key: an upload URL, a plain HTTP PUT, the store's reports."""
+    from chalicelib import clock
+    from chalicelib.domain.calendar import local_date
+    from chalicelib.program import load_program
+    from chalicelib.services.ingest import upload_name
+    from loyalty_tools.store_upload import StoreClient, UploadError, upload, wait_for_report
+
+    name = upload_name(file, local_date(clock.now(), load_program().tz).isoformat())
+    client = StoreClient(api, key, store_id)
+    try:
+        uploaded, earlier = upload(client, file, name)
+        click.echo(f"uploaded {uploaded} through {api}; waiting for its report", err=True)
+        return uploaded, wait_for_report(client, uploaded, earlier, timeout)
+    except UploadError as error:
+        raise click.ClickException(str(error)) from error
 
 
 def _refuse_remote_endpoints() -> None:

@@ -264,3 +264,23 @@ def test_a_plain_http_put_to_the_url_is_ingested_and_listed(stores: Api, ingest:
     files = ok(stores.get("/stores/s1/files", role="s1"))["files"]
     assert [(f["key"], f["status"], f["applied"]) for f in files] == [("incoming/s1/2026-11-21.csv", "completed", 1)]
     assert ok(stores.get("/stores/s2/files", role="s2"))["files"] == []
+
+
+def test_the_local_s3_keeps_the_body_of_a_put_sent_as_a_form(moto_endpoint: str) -> None:
+    """urllib and `curl --data-binary` send application/x-www-form-urlencoded by default; S3 stores
+    the bytes anyway, and so must `loyalty dev`'s moto."""
+    import urllib.request
+
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, config=Config(signature_version="s3v4"))
+    s3.create_bucket(Bucket="form-typed-puts")
+    url = s3.generate_presigned_url(
+        "put_object", Params={"Bucket": "form-typed-puts", "Key": "incoming/s1/2026-11-21.csv"}, HttpMethod="PUT"
+    )
+    request = urllib.request.Request(url, data=b"a,b\n1,2\n", method="PUT")  # urllib adds the form type
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    stored = s3.get_object(Bucket="form-typed-puts", Key="incoming/s1/2026-11-21.csv")
+    assert stored["Body"].read() == b"a,b\n1,2\n"
