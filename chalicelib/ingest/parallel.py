@@ -7,6 +7,7 @@ same worker: they are applied one after the other in file order, never racing ea
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import zlib
@@ -27,7 +28,8 @@ class _Worker(Generic[Item, State]):
         self.queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_DEPTH)
         self.state = state
         self._work, self._failed, self._errors = work, failed, errors
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        # With the caller's context: the log keys of the invocation (correlation id, function name).
+        self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run,), daemon=True)
 
     def _run(self) -> None:
         while True:

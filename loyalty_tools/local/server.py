@@ -4,11 +4,20 @@ Chalice's handler writes the status line + headers and then the body in two `sen
 keep-alive connection Nagle holds the second small write until the client ACKs the first, and the
 client delays that ACK (~40 ms on Linux): about 40 ms per request. Buffering the response into one
 write per request, plus TCP_NODELAY for bodies larger than the buffer, removes it.
+
+Everything this server answers itself is in the API's error format ({"error": {...}}) too: an
+unknown route (Chalice's copy of API Gateway's 403 echoes the Authorization header, i.e. the key),
+a Content-Length that is not a length (Chalice's handler drops the connection with a traceback),
+a body over the limit, a request line or headers `http.server` cannot read.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +25,115 @@ from chalice import Chalice
 from chalice.config import Config
 from chalice.constants import DEFAULT_APIGATEWAY_STAGE_NAME, DEFAULT_ENDPOINT_TYPE, DEFAULT_STAGE_NAME
 from chalice.deploy.validate import validate_routes
-from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, ThreadedHTTPServer
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    ForbiddenError,
+    LocalChalice,
+    LocalDevServer,
+    LocalGateway,
+    LocalGatewayException,
+    ThreadedHTTPServer,
+)
+
+from chalicelib.api.http import CHALICE_CODES, error_body
+from chalicelib.config import settings
+from chalicelib.observability import logger
+
+LENGTH = re.compile(r"[0-9]+")  # digits only: int() would also take "+5", " 5", "1_0" or "٥"
+DRAIN_MAX_BYTES = 1 << 20  # a body over the limit up to this size is read and dropped, keeping the connection
+
+
+class GatewayFailure(LocalGatewayException):
+    CODE = 500
+
+
+class Gateway(LocalGateway):
+    """Chalice's local API Gateway, answering in our error format where it answers itself."""
+
+    def _generate_lambda_event(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
+        try:
+            return super()._generate_lambda_event(method, path, headers, body)
+        except ValueError:  # no route: API Gateway's 403 (Chalice's copy echoes the Authorization header)
+            raise ForbiddenError(
+                {"x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-ErrorType": "MissingAuthenticationTokenException"},
+                error_body("unknown_route", "no route matches this method and path").encode(),
+            ) from None
+
+    def handle_request(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
+        try:
+            return super().handle_request(method, path, headers, body)
+        except LocalGatewayException:
+            raise
+        except Exception:  # e.g. the authorizer failed: answer, rather than drop the connection
+            logger.exception("unhandled error before the app", extra={"method": method})
+            raise GatewayFailure(
+                {}, error_body("internal_error", "unexpected error; it has been logged").encode()
+            ) from None
+
+
+class BadLength(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
 
 
 class RequestHandler(ChaliceRequestHandler):
     wbufsize = -1  # a buffered wfile: handle_one_request() flushes it once, after the response
     disable_nagle_algorithm = True
+
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config) -> None:
+        self.local_gateway = Gateway(app_object, config)
+        BaseHTTPRequestHandler.__init__(self, request, client_address, server)
+
+    def _generic_handle(self) -> None:
+        try:
+            self._check_length()
+        except BadLength as refused:
+            detail = {"field": "Content-Length", "message": refused.message}
+            self._send_error(refused.status, refused.code, refused.message, [detail])
+            return
+        super()._generic_handle()
+
+    # ChaliceRequestHandler binds these to its own _generic_handle.
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def _check_length(self) -> None:
+        """Chalice's handler reads int(Content-Length) bytes: a value that is not a length raises
+        (a dropped connection and a traceback), a huge one would wait for, or allocate, that much."""
+        values = set(self.headers.get_all("Content-Length") or [])
+        if len(values) > 1:
+            raise BadLength(400, "invalid_request", "the request has several different Content-Length headers")
+        value = values.pop() if values else "0"
+        if not LENGTH.fullmatch(value):
+            raise BadLength(400, "invalid_request", "the Content-Length header is not a number of bytes")
+        limit = settings().max_body_bytes
+        length = int(value) if len(value) <= 18 else None  # None: more than any body (and int() has a limit)
+        if length is None or length > limit:
+            if length is not None and length <= DRAIN_MAX_BYTES:
+                self.rfile.read(length)  # so that the client reads our answer, not a reset connection
+            raise BadLength(413, "payload_too_large", f"the body is larger than {limit} bytes")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a bad request line, headers too long, an unknown method) as JSON."""
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "error"
+        self.log_error("code %d, message %s", code, message or phrase)
+        self._send_error(code, CHALICE_CODES.get(code, phrase.lower().replace(" ", "_")), message or phrase, [])
+
+    def _send_error(self, status: int, code: str, message: str, details: list[dict[str, str]]) -> None:
+        """Answer and close: after a refusal, where the next request starts is not known."""
+        body = error_body(code, message, details).encode()
+        self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 class ThreadedServer(ThreadedHTTPServer):

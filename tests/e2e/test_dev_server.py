@@ -27,9 +27,17 @@ READY_TIMEOUT_SECONDS = 90
 
 
 class DevStack:
-    def __init__(self, process: subprocess.Popen[str], lines: dict[str, str]) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[str],
+        lines: dict[str, str],
+        output: queue.Queue[str] | None = None,
+        stderr: Path | None = None,
+    ) -> None:
         self.process = process
         self.lines = lines
+        self.output = output or queue.Queue()  # what it printed after `ready` (the JSON log lines)
+        self.stderr = stderr
 
     @property
     def api(self) -> str:
@@ -64,10 +72,10 @@ def _read_lines(stream: IO[str], into: queue.Queue[str]) -> None:
         into.put(line.rstrip("\n"))
 
 
-def wait_until_ready(process: subprocess.Popen[str]) -> dict[str, str]:
-    """The `name: value` / `NAME=value` lines printed before `ready`."""
+def wait_until_ready(process: subprocess.Popen[str], lines: queue.Queue[str] | None = None) -> dict[str, str]:
+    """The `name: value` / `NAME=value` lines printed before `ready` (the later ones go on into `lines`)."""
     assert process.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
+    lines = queue.Queue() if lines is None else lines
     threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
     printed: dict[str, str] = {}
     while True:
@@ -89,8 +97,9 @@ def running_dev(log_dir: Path) -> Iterator[DevStack]:
     command = loyalty("dev", "--port", "0", "--emulator-port", "0", "--dynamodb-port", "0")
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
-        lines = wait_until_ready(process)
-        yield DevStack(process, lines)
+        output: queue.Queue[str] = queue.Queue()
+        lines = wait_until_ready(process, output)
+        yield DevStack(process, lines, output, log_dir / "dev.stderr")
     finally:
         process.send_signal(signal.SIGTERM)
         try:
