@@ -308,6 +308,17 @@ class Monitoring(Construct):
         )
 
     def _job_alarms(self) -> None:
+        failures = self.stack.job_failures
+        if failures is not None:
+            self._alarm(
+                "jobs-FailedRuns",
+                failures.metric_approximate_number_of_messages_visible(statistic="Maximum", period=FIVE_MINUTES),
+                threshold=1,
+                description="A scheduled job's run failed or timed out, or its event waited too long to start "
+                "(jobs are never retried, so runs cannot overlap). The next hourly run continues the "
+                "work. First response: the message names the function and the error "
+                "(requestContext.condition, responsePayload); read that function's log, then delete the message.",
+            )
         hours = self.stack.stage.heartbeat_hours
         for schedule in self.stack.handlers.schedules:
             self._alarm(
@@ -406,6 +417,15 @@ class Monitoring(Construct):
                             statistic="Maximum", label=f"{s.consumer.name} (skipped batches)"
                         )
                         for s in stack.streams
+                    ),
+                    *(
+                        [
+                            stack.job_failures.metric_approximate_number_of_messages_visible(
+                                statistic="Maximum", label="jobs (failed runs)"
+                            )
+                        ]
+                        if stack.job_failures is not None
+                        else []
                     ),
                 ],
             ),

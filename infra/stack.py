@@ -68,6 +68,13 @@ DLQ_RETENTION = Duration.days(14)
 STREAM_MAX_RETRIES = 10
 STREAM_MAX_RECORD_AGE_S = 6 * 3600
 STREAM_PARALLELIZATION = 1  # one batch at a time per shard: an item's changes arrive in order
+# Scheduled jobs (EventBridge invokes them asynchronously). Lambda's defaults retry a failed or
+# timed-out run twice, up to 6 h later, while the next hourly run starts: two runs of one job would
+# overlap. A job is never retried (the next run continues what a failed one left; its ledger ids make
+# a repeated step a no-op); a failed run, or an event that waited too long to start, is described on
+# the jobs' failure queue, which is alarmed. Jobs are scheduled hourly or less often.
+JOB_RETRIES = 0
+JOB_PERIOD_S = 3600
 # The functions' runtime and architecture. `chalice package` takes the runtime, and the ABI of the
 # wheels it downloads (pydantic-core is native), from the interpreter the synth runs in: the synth
 # refuses any other interpreter than this runtime's (scripts/setup_infra.sh builds .venv-infra on
@@ -160,6 +167,7 @@ class LoyaltyStack(Stack):
         )
         self.queues = {name: self._queue(name) for name in dict.fromkeys([INGEST_QUEUE, *self.handlers.queues])}
         self.streams = [AppStream(c, self._stream_failures(c)) for c in self.handlers.stream_consumers]
+        self.job_failures = self._job_failures() if self.handlers.schedules else None
         self.bucket = self._sales_file_bucket(removal)
         self.bus = events.EventBus(self, "Bus", event_bus_name=f"{APP_NAME}-{stage.name}")
         self.bus.archive(
@@ -224,12 +232,13 @@ class LoyaltyStack(Stack):
         )
         return AppQueue(name, queue, dead_letters)
 
-    def _stream_failures(self, consumer: StreamConsumer) -> sqs.Queue:
-        """The on-failure destination of a stream consumer, kept and encrypted like the DLQs."""
+    def _failure_queue(self, construct_id: str, name: str, of_what: str) -> sqs.Queue:
+        """An on-failure destination (Lambda describes there what it gave up on), kept and encrypted
+        like the DLQs."""
         queue = sqs.Queue(
             self,
-            f"{consumer.logical_id}Failures",
-            queue_name=f"{APP_NAME}-{consumer.name.replace('_', '-')}-{self.stage.name}-dlq",
+            construct_id,
+            queue_name=f"{APP_NAME}-{name}-{self.stage.name}-dlq",
             retention_period=DLQ_RETENTION,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
@@ -237,11 +246,20 @@ class LoyaltyStack(Stack):
         acknowledge(
             queue,
             "AwsSolutions-SQS3",
-            "This queue is itself a dead-letter queue: the on-failure destination of the table-stream "
-            "mapping of " + consumer.logical_id + " (cdk-nag only recognizes DLQs of other SQS queues); "
-            "nothing consumes it, an alarm watches it.",
+            f"This queue is itself a dead-letter queue: the on-failure destination of {of_what} (cdk-nag "
+            "only recognizes DLQs of other SQS queues); nothing consumes it, an alarm watches it.",
         )
         return queue
+
+    def _stream_failures(self, consumer: StreamConsumer) -> sqs.Queue:
+        return self._failure_queue(
+            f"{consumer.logical_id}Failures",
+            consumer.name.replace("_", "-"),
+            f"the table-stream mapping of {consumer.logical_id}",
+        )
+
+    def _job_failures(self) -> sqs.Queue:
+        return self._failure_queue("JobFailures", "jobs", "the scheduled jobs' asynchronous invocations")
 
     @property
     def table_stream_arn(self) -> str:
@@ -417,6 +435,13 @@ class LoyaltyStack(Stack):
                     resources=[stream.failures.queue_arn for stream in self.streams],
                 ),
             ]
+        if self.job_failures is not None:
+            # Lambda sends a failed run's description to the on-failure queue as the function.
+            statements.append(
+                iam.PolicyStatement(
+                    sid="SendJobFailures", actions=["sqs:SendMessage"], resources=[self.job_failures.queue_arn]
+                )
+            )
         role = iam.Role(
             self,
             "AppRole",
@@ -478,6 +503,20 @@ class LoyaltyStack(Stack):
         }.get(function.kind, (stage.worker_memory_mb, stage.worker_timeout_s))
         resource.add_property_override("MemorySize", memory)
         resource.add_property_override("Timeout", timeout)
+        if function.kind == "schedule":
+            assert self.job_failures is not None
+            resource.add_property_override(
+                "EventInvokeConfig",
+                {
+                    "MaximumRetryAttempts": JOB_RETRIES,
+                    # An event that could not start by then (throttling) would still be running
+                    # when the next run starts: it is dropped to the failure queue instead.
+                    "MaximumEventAgeInSeconds": max(60, JOB_PERIOD_S - timeout),
+                    # SAM requires `Type` here; it adds a policy only to a role SAM makes, and the
+                    # stack's role grants the send itself (SendJobFailures).
+                    "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": self.job_failures.queue_arn}},
+                },
+            )
         resource.add_property_override(
             "LoggingConfig",
             {
@@ -601,5 +640,7 @@ class LoyaltyStack(Stack):
         }
         for stream in self.streams:
             values[f"{stream.consumer.logical_id}FailureQueueUrl"] = stream.failures.queue_url
+        if self.job_failures is not None:
+            values["JobFailureQueueUrl"] = self.job_failures.queue_url
         for name, value in values.items():
             CfnOutput(self, name, value=value)

@@ -98,13 +98,21 @@ def test_the_sales_file_bucket_keeps_reports_and_rejects_for_a_stage_set_time(st
 
 
 def on_failure_queues(template: dict[str, Any]) -> set[str]:
-    """The queues that event source mappings (table-stream consumers) send skipped batches to."""
-    return {
+    """The queues that event source mappings (table-stream consumers) send skipped batches to, and
+    that asynchronous invocations (scheduled jobs) send failed runs to."""
+    functions = of_type(template, "AWS::Serverless::Function").values()
+    mappings = {
         event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
-        for fn in of_type(template, "AWS::Serverless::Function").values()
+        for fn in functions
         for event in fn["Properties"].get("Events", {}).values()
         if "DestinationConfig" in event["Properties"]
     }
+    invocations = {
+        fn["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        for fn in functions
+        if "DestinationConfig" in fn["Properties"].get("EventInvokeConfig", {})
+    }
+    return mappings | invocations
 
 
 def test_every_queue_has_a_dead_letter_queue_and_every_dead_letter_queue_an_alarm(stack: Stack) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.cfn import as_list, getatt, identity_policies, logical_id, of_type, ref
+from tests.infra.cfn import alarms_on, as_list, getatt, identity_policies, logical_id, of_type, ref
 from tests.infra.conftest import Stack
 
 INGEST_QUEUE = "loyalty-ingest"
@@ -253,3 +253,66 @@ def test_every_authorizer_caches_its_answer_for_an_explicit_ttl_within_the_revoc
         ttl = scheme["x-amazon-apigateway-authorizer"].get("authorizerResultTtlInSeconds")
         assert isinstance(ttl, int), f"{stack.id}: authorizer {name} has no explicit cache TTL"
         assert ttl > 0 and ttl + in_process <= REVOCATION_BOUND_S, f"{stack.id}: {name} caches {ttl} + {in_process} s"
+
+
+def schedule_invoke_config(stack: Stack, handler: str) -> dict:
+    config = function(stack, handler).get("EventInvokeConfig")
+    assert config is not None, f"{stack.id}: {handler} keeps Lambda's asynchronous defaults (two retries, 6 h)"
+    return config
+
+
+def test_scheduled_jobs_are_never_retried_so_a_run_cannot_overlap_the_next(stack: Stack) -> None:
+    """EventBridge invokes a job asynchronously: Lambda's default retries a failed or timed-out run
+    (up to twice) while the next scheduled run starts. A job's next run continues its work anyway."""
+    assert stack.inventory["schedules"]
+    for schedule in stack.inventory["schedules"]:
+        config = schedule_invoke_config(stack, schedule["name"])
+        assert config["MaximumRetryAttempts"] == 0, f"{stack.id}: {schedule['name']}"
+        # An event delayed (throttling) past this age is dropped to the failure queue rather than
+        # started so late that it would still run when the next hourly run starts.
+        timeout = function(stack, schedule["name"])["Timeout"]
+        assert 60 <= config["MaximumEventAgeInSeconds"] <= 3600 - timeout, f"{stack.id}: {schedule['name']}"
+
+
+def test_a_failed_job_run_is_described_on_an_encrypted_queue_that_is_alarmed(stack: Stack) -> None:
+    queues = of_type(stack.template, "AWS::SQS::Queue")
+    granted = [
+        resource
+        for _, statement in identity_policies(stack.template)
+        if "sqs:SendMessage" in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    ]
+    for schedule in stack.inventory["schedules"]:
+        destination = schedule_invoke_config(stack, schedule["name"])["DestinationConfig"]["OnFailure"]
+        assert destination["Type"] == "SQS"  # required by SAM; it adds policies to roles SAM makes only
+        queue = destination["Destination"]["Fn::GetAtt"][0]
+        assert destination["Destination"] == getatt(queue) and queue in queues
+        properties = queues[queue]["Properties"]
+        assert properties["SqsManagedSseEnabled"] is True
+        assert properties["MessageRetentionPeriod"] == 14 * 24 * 3600
+        assert properties["QueueName"] == f"loyalty-jobs-{stack.stage}-dlq"
+        # Lambda sends the failure record with the function's own role.
+        assert getatt(queue) in granted, f"{stack.id}: {schedule['name']} may not send to {queue}"
+        (alarm,) = alarms_on(
+            stack.template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": getatt(queue, "QueueName")}
+        )
+        assert alarm["Threshold"] == 1 and alarm["Statistic"] == "Maximum"
+        assert alarm["AlarmName"] == f"loyalty-{stack.stage}-jobs-FailedRuns"
+
+
+@pytest.mark.slow
+def test_the_expanded_templates_configure_every_jobs_asynchronous_invocations(
+    stacks: list[Stack], expanded: dict[str, Path]
+) -> None:
+    """What CloudFormation gets from SAM: one EventInvokeConfig per job on $LATEST, no retries."""
+    for stack in stacks:
+        template = json.loads(expanded[stack.id].read_text())
+        configs = {
+            c["Properties"]["FunctionName"]["Ref"]: c["Properties"]
+            for c in of_type(template, "AWS::Lambda::EventInvokeConfig").values()
+        }
+        for schedule in stack.inventory["schedules"]:
+            config = configs.get(logical_id(schedule["name"]))
+            assert config is not None, f"{stack.id}: no EventInvokeConfig for {schedule['name']}"
+            assert config["Qualifier"] == "$LATEST" and config["MaximumRetryAttempts"] == 0
+            assert "Fn::GetAtt" in config["DestinationConfig"]["OnFailure"]["Destination"]
