@@ -1,15 +1,21 @@
-"""Composition root: the Chalice app, its routes blueprint, schedules and queue handlers."""
+"""Composition root: the Chalice app, its middleware and blueprints, schedules, queue and stream
+handlers. Read top to bottom; nothing imports this module back (an import-linter contract)."""
 
 from chalice import Chalice
+from chalice.app import DynamoDBEvent, SQSEvent
 
+from chalicelib.api import files, kpis, ops_page, routes, stores
 from chalicelib.api.http import chalice_errors
-from chalicelib.api.routes import blueprint
 from chalicelib.observability import observe
 
 app = Chalice(app_name="loyalty", configure_logs=False)
 app.register_middleware(chalice_errors, "http")  # first, so outermost: Chalice's own error bodies become ours
 app.register_middleware(observe, "all")
-app.register_blueprint(blueprint)
+app.register_blueprint(routes.blueprint)  # members, points, wallet, rewards, program, health, openapi.json
+app.register_blueprint(files.blueprint)  # sales-file reports (ops)
+app.register_blueprint(stores.blueprint)  # stores upload their files with a store key, no AWS credentials
+app.register_blueprint(kpis.blueprint)  # GET /kpis (ops)
+app.register_blueprint(ops_page.blueprint)  # GET /ops, the ops page shell
 
 
 # --- Scheduled jobs ---------------------------------------------------------------------------------
@@ -55,13 +61,6 @@ def job_pending(event: object) -> dict[str, object]:
 # S3 incoming/ → SQS → this handler; the same queue carries the chunks a large file fans out into
 # (services/ingest.py). `loyalty dev` delivers the queue to it through loyalty_tools/local/pump.py.
 # The file reports are served by the files blueprint (ops role).
-from chalice.app import SQSEvent  # noqa: E402
-
-from chalicelib.api.files import blueprint as files_blueprint  # noqa: E402
-from chalicelib.api.stores import blueprint as stores_blueprint  # noqa: E402
-
-app.register_blueprint(files_blueprint)
-app.register_blueprint(stores_blueprint)  # stores upload their files with a store key, no AWS credentials
 
 
 @app.on_sqs_message(queue="loyalty-ingest", batch_size=1)
@@ -78,11 +77,6 @@ def ingest_queue_consumer(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
 # never touches a shared counter. Every record is counted once (services/kpis.py keeps a marker per
 # record in the same transaction). infra/ replaces the placeholder ARN with the table's stream;
 # `loyalty dev` polls DynamoDB Local's stream and calls this same handler (loyalty_tools/local/streams.py).
-from chalice.app import DynamoDBEvent  # noqa: E402
-
-from chalicelib.api.kpis import blueprint as kpis_blueprint  # noqa: E402
-
-app.register_blueprint(kpis_blueprint)
 
 KPI_STREAM_PLACEHOLDER = "arn:aws:dynamodb:us-east-1:000000000000:table/loyalty/stream/placeholder"
 
@@ -98,9 +92,3 @@ def kpi_rollup(event: DynamoDBEvent) -> dict[str, int]:
     from chalicelib.services import kpis
 
     return kpis.roll_up(event.to_dict()["Records"]).as_dict()
-
-
-# --- Ops page
-from chalicelib.api.ops_page import blueprint as ops_blueprint  # noqa: E402
-
-app.register_blueprint(ops_blueprint)

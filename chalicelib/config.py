@@ -20,7 +20,6 @@ class Settings(BaseModel):
     # Signs ledger cursors and keys the hashes of phones/emails; from a secret in AWS stages.
     signing_secret: str = Field(default=LOCAL_SECRET, min_length=16)
     signing_secret_arn: str | None = None  # on AWS: the Secrets Manager secret holding signing_secret
-    program_file: str | None = None
     max_body_bytes: int = 64 * 1024
     # Seconds an API key's lookup is reused in-process. 0 locally (a revoked key stops at once);
     # on AWS API Gateway already caches the authorizer's answer for 300 s.
@@ -35,7 +34,6 @@ ENV_NAMES = {
     "ingest_queue_name": "INGEST_QUEUE_NAME",
     "signing_secret": "SIGNING_SECRET",
     "signing_secret_arn": "SIGNING_SECRET_ARN",
-    "program_file": "PROGRAM_FILE",
     "max_body_bytes": "MAX_BODY_BYTES",
     "auth_cache_seconds": "AUTH_CACHE_SECONDS",
 }

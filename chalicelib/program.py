@@ -7,6 +7,7 @@ domain functions receive the loaded `Program` and never hard-code a number of it
 from __future__ import annotations
 
 import json
+import os
 from datetime import tzinfo
 from decimal import Decimal
 from functools import cache
@@ -166,12 +167,14 @@ def parse_program(text: str, source: str = "program.json") -> Program:
         raise ProgramFileError(f"{source}: invalid program: {problems}") from exc
 
 
+PROGRAM_FILE_ENV = "PROGRAM_FILE"
+
+
 @cache
 def load_program(path: str | None = None) -> Program:
     """Load and validate the program file once per process (fails fast, naming the bad field).
-    The file is the packaged program.json unless the PROGRAM_FILE setting names another."""
-    from chalicelib.config import settings
-
-    chosen = path or settings().program_file
+    The file is the packaged program.json unless the environment's PROGRAM_FILE names another (read
+    here, not through config.settings(): the domain reads the program, and settings may reach AWS)."""
+    chosen = path or os.environ.get(PROGRAM_FILE_ENV)
     file = Path(chosen) if chosen else PROGRAM_FILE
     return parse_program(file.read_text(encoding="utf-8"), source=str(file.name))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from chalice import Response
+from chalice import Blueprint, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
@@ -151,18 +151,25 @@ class EndpointDoc:
     summary: str
 
 
+def endpoints(blueprint: Blueprint) -> Callable[..., Callable[[Callable[..., Any]], Callable[..., Response]]]:
+    """The `endpoint` decorator of one blueprint's routes: `endpoint = endpoints(blueprint)`."""
+    return functools.partial(endpoint, blueprint)
+
+
 def endpoint(
-    role: str | None, status: int = 200, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None
+    blueprint: Blueprint,
+    role: str | None,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
-    """Wrap a route: check the caller's role, parse and validate the body (passed as `body=`) and
-    query (`query=`), turn the result into JSON and every error into the documented error body.
-    `role=None` means public."""
+    """Wrap a route of `blueprint`: check the caller's role, parse and validate the body (passed as
+    `body=`) and query (`query=`), turn the result into JSON and every error into the documented
+    error body. `role=None` means public."""
 
     def wrap(view: Callable[..., Any]) -> Callable[..., Response]:
         @functools.wraps(view)
         def run(*args: Any, **kwargs: Any) -> Response:
-            from chalicelib.api.routes import blueprint
-
             request = blueprint.current_request
             try:
                 if role is not None:

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from chalice import Blueprint
 from pydantic import ConfigDict, Field
 
-from chalicelib.api.http import endpoint
+from chalicelib.api.http import endpoints
 from chalicelib.api.models import Body
 from chalicelib.api.routes import OPS, bearer_key
 from chalicelib.ingest.names import STORE_ID_PATTERN
 
 blueprint = Blueprint(__name__)
+endpoint = endpoints(blueprint)
 
 
 class KpiQuery(Body):

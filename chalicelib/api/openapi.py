@@ -149,14 +149,3 @@ def build(app: Chalice) -> dict[str, Any]:
             },
         },
     }
-
-
-if __name__ == "__main__":  # regenerate the committed snapshot: python -m chalicelib.api.openapi
-    import json
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from app import app as chalice_app
-
-    print(json.dumps(build(chalice_app), indent=2, sort_keys=True, ensure_ascii=False))

@@ -9,11 +9,12 @@ from chalice import AuthResponse, Blueprint, Response
 from chalice.app import AuthRequest
 
 from chalicelib.api import models
-from chalicelib.api.http import caller_role, endpoint
+from chalicelib.api.http import caller_role, endpoints
 from chalicelib.program import load_program
 from chalicelib.services import keys, members, points, wallet
 
 blueprint = Blueprint(__name__)
+endpoint = endpoints(blueprint)
 STOREFRONT, OPS = "storefront", "ops"
 
 
@@ -38,10 +39,10 @@ def health() -> dict[str, Any]:
 @blueprint.route("/openapi.json", methods=["GET"])
 def openapi() -> Response:
     """The OpenAPI 3.1 document of this API (built from the routes and request models)."""
-    from app import app
     from chalicelib.api.openapi import build
 
-    return Response(body=json.dumps(build(app)), status_code=200, headers={"Content-Type": "application/json"})
+    document = build(blueprint.current_app)
+    return Response(body=json.dumps(document), status_code=200, headers={"Content-Type": "application/json"})
 
 
 @blueprint.route("/program", methods=["GET"], authorizer=bearer_key)

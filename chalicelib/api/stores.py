@@ -10,11 +10,12 @@ from typing import Annotated, Any
 from chalice import Blueprint, Response
 from pydantic import ConfigDict, Field
 
-from chalicelib.api.http import caller_role, endpoint, error_response
+from chalicelib.api.http import caller_role, endpoints, error_response
 from chalicelib.api.models import Body
 from chalicelib.api.routes import bearer_key
 
 blueprint = Blueprint(__name__)
+endpoint = endpoints(blueprint)
 STORE = "store"
 # Documents the naming rule; services/uploads.py checks it (a real date, ASCII only).
 FILE_NAME_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(-[A-Za-z0-9._\-]{1,64})?\.csv(\.gz)?$"

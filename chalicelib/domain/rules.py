@@ -139,36 +139,24 @@ def record_purchase(
         lapsed, points = points, 0
     release_on = bought_on + timedelta(days=program.pending_days)
     pending = program.pending_days > 0 and release_on > today and points > 0
-    entry = LedgerEntry(
-        "purchase",
-        purchase.order_id,
-        points,
-        purchase.occurred_at,
-        {
-            "amount": purchase.amount,
-            "lot_month": lot_month,
-            "spend_month": month_key(bought_on),
-            "channel": purchase.channel,
-            "store_id": purchase.store_id,
-            "pending": pending,
-            "lapsed_points": lapsed,
-            "tier": member.tier,
-            "order_number": member.purchase_count + 1,  # 1: the member's first order (repeat-purchase KPI)
-        },
-    )
+    details = {
+        "amount": purchase.amount,
+        "lot_month": lot_month,
+        "spend_month": month_key(bought_on),
+        "channel": purchase.channel,
+        "store_id": purchase.store_id,
+        "pending": pending,
+        "lapsed_points": lapsed,
+        "tier": member.tier,
+        "order_number": member.purchase_count + 1,  # 1: the member's first order (repeat-purchase KPI)
+    }
+    entry = LedgerEntry("purchase", purchase.order_id, points, purchase.occurred_at, details)
     if pending:
         after.pending.append(PendingLot(entry.entry_id, points, release_on, lot_month))
     elif points:
         after.wallet.credit(points, lot_month)
     after.lifetime_earned += points
-    after.purchase_count += 1
-    spend_month = month_key(bought_on)
-    after.spend_by_month[spend_month] = after.spend_by_month.get(spend_month, Decimal(0)) + purchase.amount
-    after.spend_by_month = _pruned_spend(after, today)
-    after.purchase_days = purchase_days.with_day(after.purchase_days, bought_on, _keep_days_from(program, today))
-    after.category_spend = segments.add_category_spend(after.category_spend, purchase.lines)
-    if after.last_activity_at is None or purchase.occurred_at > after.last_activity_at:
-        after.last_activity_at = purchase.occurred_at
+    _record_spend(program, after, purchase, bought_on, today)
     change.entries.append(entry)
     change.emit(
         "points.earned",
@@ -186,6 +174,18 @@ def record_purchase(
         _credit_bonus(program, change, "reactivation", purchase.order_id, program.reactivation_points, now)
     _upgrade_if_earned(program, change, today)
     return change, _referral(program, member, referrer, now)
+
+
+def _record_spend(program: Program, after: Member, purchase: Purchase, bought_on: date, today: date) -> None:
+    """What a purchase adds to the member's history: tier spend, purchase days, category spend."""
+    after.purchase_count += 1
+    spend_month = month_key(bought_on)
+    after.spend_by_month[spend_month] = after.spend_by_month.get(spend_month, Decimal(0)) + purchase.amount
+    after.spend_by_month = _pruned_spend(after, today)
+    after.purchase_days = purchase_days.with_day(after.purchase_days, bought_on, _keep_days_from(program, today))
+    after.category_spend = segments.add_category_spend(after.category_spend, purchase.lines)
+    if after.last_activity_at is None or purchase.occurred_at > after.last_activity_at:
+        after.last_activity_at = purchase.occurred_at
 
 
 def _keep_days_from(program: Program, today: date) -> date:

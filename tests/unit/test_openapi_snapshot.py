@@ -1,5 +1,5 @@
 """The committed OpenAPI document matches the routes and models (regenerate with
-`python -m chalicelib.api.openapi > docs/openapi.json` after an intended API change)."""
+`python -m loyalty_tools.openapi > docs/openapi.json` after an intended API change)."""
 
 import json
 from pathlib import Path
