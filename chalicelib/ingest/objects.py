@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from chalicelib import aws
+from chalicelib.csv_safe import neutralise_row
 from chalicelib.ingest import names, reader
 from chalicelib.ingest.tally import Rejected
 
@@ -109,8 +110,10 @@ def _readable(field: str) -> str:
 
 
 def _reject_lines(rejects: Iterable[Rejected]) -> Iterator[list[str]]:
+    # Every cell neutralised: ops open this file in a spreadsheet, and the fields are the store's.
     for reject in rejects:
-        yield [str(reject.row), reject.reason, reject.message, *(_readable(field) for field in reject.fields)]
+        fields = (_readable(field) for field in reject.fields)
+        yield neutralise_row([str(reject.row), reject.reason, reject.message, *fields])
 
 
 def _read_part(bucket: str, key: str) -> list[list[str]]:
@@ -145,11 +148,12 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
 
 
 def put_rejects(bucket: str, key: str, header: Iterable[str], parts: list[str]) -> None:
-    """The rejects file: a header, then the parts one after the other, streamed through a spooled
-    temporary file (memory stays bounded however many rows were rejected)."""
+    """The rejects file: a header, then the parts one after the other (their cells were neutralised
+    when they were written), streamed through a spooled temporary file (memory stays bounded
+    however many rows were rejected)."""
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         first = io.StringIO(newline="")
-        csv.writer(first, lineterminator="\r\n").writerow([*REJECTS_COLUMNS, *header])
+        csv.writer(first, lineterminator="\r\n").writerow(neutralise_row([*REJECTS_COLUMNS, *header]))
         spool.write(first.getvalue().encode())
         for part in parts:
             body = _s3().get_object(Bucket=bucket, Key=part)["Body"]
