@@ -25,7 +25,7 @@ Multiplier = Annotated[Decimal, Field(gt=0, le=10, max_digits=4, decimal_places=
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built when the file is read
 
 
 class Tier(_Strict):

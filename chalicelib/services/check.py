@@ -5,28 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.store import codec, dynamo, keys
+from chalicelib.store import codec, dynamo, keys, members
 
 
 def member_ids() -> Iterator[str]:
-    """All members, by querying each shard of the audit index (never a Scan)."""
-    for shard in range(keys.MEMBER_SHARDS):
-        start = None
-        while True:
-            answer = dynamo.call(
-                "query",
-                TableName=dynamo.table(),
-                IndexName=keys.MEMBERS_INDEX,
-                KeyConditionExpression="#s = :s",
-                ExpressionAttributeNames={"#s": keys.MEMBERS_SHARD},
-                ExpressionAttributeValues={":s": {"S": f"SHARD#{shard:02d}"}},
-                **({"ExclusiveStartKey": start} if start else {}),
-            )
-            for item in answer.get("Items", []):
-                yield item[keys.PK]["S"].split("#", 1)[1]
-            start = answer.get("LastEvaluatedKey")
-            if not start:
-                break
+    """All members, from the audit index (never a Scan)."""
+    return members.member_ids()
 
 
 def check_member(member_id: str) -> list[dict[str, Any]]:

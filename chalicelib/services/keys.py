@@ -15,7 +15,7 @@ from typing import Any
 from chalicelib import clock
 from chalicelib.config import settings
 from chalicelib.ingest.names import valid_store_id
-from chalicelib.store import dynamo, keys
+from chalicelib.store import api_keys
 
 STORE = "store"  # a store's till or back office: uploads and reads its own sales files, nothing else
 ROLES = ("storefront", "ops", STORE)
@@ -45,12 +45,7 @@ def create_key(role: str, name: str | None = None, store_id: str | None = None) 
     record = {"key_id": key_id, "name": name or key_id, "role": role, "created_at": clock.now().isoformat()}
     if store_id is not None:
         record["store_id"] = store_id
-    dynamo.call(
-        "put_item",
-        TableName=dynamo.table(),
-        Item=dynamo.to_item({**keys.api_key_key(key_id), **record, "hash": _digest(plain)}),
-        ConditionExpression="attribute_not_exists(pk)",
-    )
+    api_keys.put_new({**record, "hash": _digest(plain)})
     return record, plain
 
 
@@ -60,19 +55,13 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_keys() -> list[dict[str, Any]]:
-    return [_public(item) for item in dynamo.query_all(keys.API_KEYS_PK, "KEY#")]
+    return [_public(item) for item in api_keys.every_key()]
 
 
 def revoke_key(key_id: str) -> bool:
-    if dynamo.get(keys.api_key_key(key_id)) is None:
+    if api_keys.get(key_id) is None:
         return False
-    dynamo.call(
-        "update_item",
-        TableName=dynamo.table(),
-        Key=dynamo.to_item(keys.api_key_key(key_id)),
-        UpdateExpression="SET revoked_at = :now",
-        ExpressionAttributeValues={":now": {"S": clock.now().isoformat()}},
-    )
+    api_keys.set_time(key_id, "revoked_at", clock.now().isoformat())
     return True
 
 
@@ -105,7 +94,7 @@ def _lookup(plain: str) -> Caller | None:
     parts = plain.removeprefix("Bearer ").strip().split("_", 2)
     if len(parts) != 3 or parts[0] != "lk" or not parts[1].isalnum() or len(parts[1]) > 32:
         return None
-    item = dynamo.get(keys.api_key_key(parts[1]))
+    item = api_keys.get(parts[1])
     if item is None or item.get("revoked_at"):
         return None
     if not hmac.compare_digest(item["hash"], _digest(plain.removeprefix("Bearer ").strip())):
@@ -121,13 +110,7 @@ def _touch(item: dict[str, Any]) -> None:
         return
     # Bookkeeping only: never refuse a valid key because "last used" could not be written.
     with contextlib.suppress(Exception):
-        dynamo.call(
-            "update_item",
-            TableName=dynamo.table(),
-            Key=dynamo.to_item(keys.api_key_key(item["key_id"])),
-            UpdateExpression="SET last_used_at = :now",
-            ExpressionAttributeValues={":now": {"S": now.isoformat()}},
-        )
+        api_keys.set_time(item["key_id"], "last_used_at", now.isoformat())
 
 
 def _parse(value: str) -> datetime:

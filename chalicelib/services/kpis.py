@@ -96,11 +96,7 @@ def _apply(record_ids: list[str], deltas_by_id: dict[str, Deltas], summary: Roll
         try:
             rows.apply(pending, merged, expires_at)
         except dynamo.Cancelled as cancelled:
-            seen = {
-                pending[i]
-                for i, reason in enumerate(cancelled.reasons[: len(pending)])
-                if reason.get("Code") == "ConditionalCheckFailed"
-            }
+            seen = {record_id for i, record_id in enumerate(pending) if cancelled.condition_failed(i)}
             summary.duplicates += len(seen)
             pending = [record_id for record_id in pending if record_id not in seen]
             if not pending:

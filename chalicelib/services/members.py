@@ -141,23 +141,10 @@ def _contact_swaps(
 
 
 def _write_profile(member: Member, sets: dict[str, Any], extras: list[members.Extra]) -> None:
-    names = {f"#f{i}": name for i, name in enumerate(sets)}
-    values: dict[str, Any] = {":v": member.version, ":next": member.version + 1, ":changed_at": clock.now().isoformat()}
-    set_parts, remove_parts = ["version = :next", "changed_at = :changed_at"], []
-    for i, value in enumerate(sets.values()):
-        if value is None:
-            remove_parts.append(f"#f{i}")
-        else:
-            set_parts.append(f"#f{i} = :f{i}")
-            values[f":f{i}"] = value
-    expression = "SET " + ", ".join(set_parts) + (" REMOVE " + ", ".join(remove_parts) if remove_parts else "")
-    update = dynamo.update(keys.profile_key(member.member_id), expression, values, names, "version = :v")
     try:
-        dynamo.transact([update, *(e.op for e in extras)])
-    except dynamo.Cancelled as cancelled:
-        if cancelled.failed and cancelled.failed > 0 and extras[cancelled.failed - 1].on_fail:
-            raise extras[cancelled.failed - 1].on_fail from cancelled  # type: ignore[misc]
-        raise Conflict("the member changed meanwhile, retry") from cancelled
+        members.write_profile(member, sets, extras, clock.now())
+    except members.VersionConflict as exc:
+        raise Conflict("the member changed meanwhile, retry") from exc
     except StoreError as exc:
         raise Busy("the points store is busy, retry shortly") from exc
 

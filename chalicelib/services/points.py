@@ -16,7 +16,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.model import Member
 from chalicelib.program import load_program
 from chalicelib.services.writes import Plan, check_occurred_at, member_write, new_coupon_code
-from chalicelib.store import dynamo, keys, members
+from chalicelib.store import members
 
 
 def record_purchase(command: RecordPurchase) -> dict[str, Any]:
@@ -71,17 +71,9 @@ def record_return(command: RecordReturn) -> dict[str, Any]:
         purchase = _purchase_record(item)
         change = rules.record_return(program, member, purchase, return_id, amount, occurred_at, now)
         clawed = -change.entries[0].points
-        # Guarded by the amount we read, so two returns of one order can never both pass.
-        record = dynamo.update(
-            keys.entry_key(member_id, f"purchase#{order_id}"),
-            "SET returned_amount = :after, clawed_points = :clawed",
-            {
-                ":after": purchase.returned_amount + amount,
-                ":clawed": purchase.clawed_points + clawed,
-                ":before": purchase.returned_amount,
-                ":zero": Decimal(0),
-            },
-            condition="(attribute_not_exists(returned_amount) AND :before = :zero) OR returned_amount = :before",
+        returned = purchase.returned_amount
+        record = members.returned_purchase_op(
+            member_id, order_id, returned, returned + amount, purchase.clawed_points + clawed
         )
         return Plan([change], [members.Extra(record)])
 
@@ -100,12 +92,7 @@ def redeem(command: Redeem) -> dict[str, Any]:
         reward = program.reward(reward_id)
         extras = []
         if reward is not None and reward.stock is not None:
-            stock = dynamo.update(
-                keys.reward_stock_key(reward_id),
-                "SET remaining = if_not_exists(remaining, :initial) - :one",
-                {":initial": reward.stock, ":one": 1},
-                condition="(attribute_not_exists(remaining) AND :initial >= :one) OR remaining >= :one",
-            )
+            stock = members.reward_stock_op(reward_id, reward.stock)
             extras.append(members.Extra(stock, RewardOutOfStock(f"reward {reward_id} is out of stock")))
         coupon = change.coupons[0]
         return Plan(
@@ -133,12 +120,8 @@ def record_activity(command: RecordActivity) -> dict[str, Any]:
         change = rules.record_activity(program, member, command.activity_id, activity_type, now)
         assert rule is not None  # record_activity refused unknown types
         day = now.astimezone(program.tz).date().isoformat()
-        counter = dynamo.update(
-            keys.activity_counter_key(member_id, day, activity_type),
-            "ADD n :one SET expires_at = :ttl",
-            {":one": 1, ":limit": rule.daily_limit, ":ttl": int(now.timestamp()) + 3 * 86400},
-            condition="attribute_not_exists(n) OR n < :limit",
-        )
+        expires_at = int(now.timestamp()) + 3 * 86400  # the counter outlives its day in every time zone
+        counter = members.activity_counter_op(member_id, day, activity_type, rule.daily_limit, expires_at)
         limit = ActivityLimitReached(f"{activity_type} is limited to {rule.daily_limit} a day")
         return Plan([change], [members.Extra(counter, limit)])
 

@@ -9,7 +9,7 @@ from chalicelib import clock
 from chalicelib.domain.errors import CouponExpired, CouponUsed, MemberNotFound, NotFound
 from chalicelib.program import load_program
 from chalicelib.services import cursors
-from chalicelib.store import codec, dynamo, keys
+from chalicelib.store import codec, dynamo, keys, wallet
 
 
 def _require_member(member_id: str) -> None:
@@ -33,25 +33,8 @@ def use_coupon(member_id: str, code: str, order_id: str) -> dict[str, Any]:
     now = clock.now()
     key = keys.coupon_key(member_id, code)
     try:
-        dynamo.call(
-            "update_item",
-            TableName=dynamo.table(),
-            Key=dynamo.to_item(key),
-            UpdateExpression="SET coupon_status = :used, used_at = :now, used_order_id = :order",
-            ConditionExpression="coupon_status = :available AND expires_at > :now",
-            ExpressionAttributeValues={
-                k: dynamo.to_value(v)
-                for k, v in {
-                    ":used": "used",
-                    ":available": "available",
-                    ":now": now.isoformat(),
-                    ":order": order_id,
-                }.items()
-            },
-        )
-    except Exception as exc:
-        if type(exc).__name__ != "ConditionalCheckFailedException":
-            raise
+        wallet.use_coupon(member_id, code, order_id, now)
+    except wallet.ConditionFailed:
         return _explain_refusal(member_id, key, order_id, now)
     item = dynamo.get(key)
     assert item is not None
@@ -96,20 +79,7 @@ def ledger(member_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
 def rewards() -> dict[str, Any]:
     program = load_program()
     stocked = [r for r in program.rewards if r.stock is not None]
-    left: dict[str, int] = {}
-    if stocked:
-        answer = dynamo.call(
-            "batch_get_item",
-            RequestItems={
-                dynamo.table(): {
-                    "Keys": [dynamo.to_item(keys.reward_stock_key(r.reward_id)) for r in stocked],
-                    "ConsistentRead": True,
-                }
-            },
-        )
-        for raw in answer.get("Responses", {}).get(dynamo.table(), []):
-            item = dynamo.from_item(raw)
-            left[item[keys.PK].split("#", 1)[1]] = int(item["remaining"])
+    left = wallet.stock_left([r.reward_id for r in stocked])
     return codec.jsonable(
         {
             "rewards": [

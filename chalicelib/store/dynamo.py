@@ -48,6 +48,10 @@ class StoreError(Exception):
     """The table could not be reached or stayed throttled after the SDK's retries."""
 
 
+class ConditionFailed(Exception):
+    """A single write's condition did not hold (outside a transaction: inside one, see Cancelled)."""
+
+
 @dataclass
 class Cancelled(Exception):
     """A transaction was cancelled; `failed` is the index of the first item whose condition failed."""
@@ -57,7 +61,11 @@ class Cancelled(Exception):
 
     @property
     def conflict(self) -> bool:
+        """Another transaction held one of the items: the same transaction may pass on a retry."""
         return any(r.get("Code") == "TransactionConflict" for r in self.reasons)
+
+    def condition_failed(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index].get("Code") == "ConditionalCheckFailed"
 
     def old_item(self, index: int) -> dict[str, Any] | None:
         item = self.reasons[index].get("Item") if index < len(self.reasons) else None
@@ -85,6 +93,8 @@ def call(operation: str, **kwargs: Any) -> Any:
             reasons = exc.response.get("CancellationReasons", [])
             failed = next((i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"), None)
             raise Cancelled(failed, reasons) from exc
+        if code == "ConditionalCheckFailedException":
+            raise ConditionFailed(operation) from exc
         if code in _THROTTLES or code == "TransactionInProgressException":
             raise StoreError(code) from exc
         raise
@@ -120,6 +130,38 @@ def update(
     if condition:
         op["ConditionExpression"] = condition
     return {"Update": op}
+
+
+def set_and_remove(
+    key: dict[str, str],
+    changes: dict[str, Any],
+    sets: list[str],
+    values: dict[str, Any],
+    names: dict[str, str] | None = None,
+    condition: str | None = None,
+) -> dict[str, Any]:
+    """An update that sets each changed attribute and removes the ones changed to None, after the
+    given `sets` (e.g. a version bump, with their `values`)."""
+    names, values, sets, removes = dict(names or {}), dict(values), list(sets), []
+    for index, (name, value) in enumerate(sorted(changes.items())):
+        names[f"#a{index}"] = name
+        if value is None:
+            removes.append(f"#a{index}")
+        else:
+            sets.append(f"#a{index} = :a{index}")
+            values[f":a{index}"] = value
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return update(key, expression, values, names, condition)
+
+
+def put_item(values: dict[str, Any], condition: str | None = None) -> None:
+    """One conditional put outside a transaction (ConditionFailed when the condition does not hold)."""
+    call("put_item", **put(values, condition)["Put"])
+
+
+def update_item(key: dict[str, str], expression: str, values: dict[str, Any], condition: str | None = None) -> None:
+    """One update outside a transaction (ConditionFailed when the condition does not hold)."""
+    call("update_item", **update(key, expression, values, None, condition)["Update"])
 
 
 def delete(key: dict[str, str]) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.errors import LoyaltyError
@@ -61,24 +62,17 @@ def _profile_op(change: MemberChange, new_profile: dict[str, Any], now: datetime
     if change.before is None:
         item = {**keys.profile_key(member.member_id), **state, **new_profile, "version": 1, "changed_at": changed_at}
         return dynamo.put(item, condition="attribute_not_exists(pk)")
-    names: dict[str, str] = {"#version": "version", "#changed_at": "changed_at"}
-    values: dict[str, Any] = {
-        ":v": change.before.version,
-        ":next": change.before.version + 1,
-        ":changed_at": changed_at,
-    }
-    sets, removes = ["#version = :next", "#changed_at = :changed_at"], []
     before = {**codec.profile_state(change.before), **due_attributes(change.before)}
     changed = {name: value for name, value in state.items() if before.get(name) != value}
-    for index, (name, value) in enumerate(sorted(changed.items())):
-        names[f"#a{index}"] = name
-        if value is None:
-            removes.append(f"#a{index}")
-        else:
-            sets.append(f"#a{index} = :a{index}")
-            values[f":a{index}"] = value
-    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-    return dynamo.update(keys.profile_key(member.member_id), expression, values, names, "#version = :v")
+    return _versioned_update(member.member_id, change.before.version, changed_at, changed)
+
+
+def _versioned_update(member_id: str, version: int, changed_at: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """The profile's update: the changed attributes, guarded by the version read, which it bumps."""
+    values = {":v": version, ":next": version + 1, ":changed_at": changed_at}
+    names = {"#version": "version", "#changed_at": "changed_at"}
+    sets = ["#version = :next", "#changed_at = :changed_at"]
+    return dynamo.set_and_remove(keys.profile_key(member_id), changes, sets, values, names, "#version = :v")
 
 
 def _lot_ops(change: MemberChange) -> list[dict[str, Any]]:
@@ -179,3 +173,70 @@ def commit(commit: Commit, now: datetime) -> None:
 def stored_response(item: dict[str, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = json.loads(item["response"])
     return answer
+
+
+def write_profile(member: Member, changes: dict[str, Any], extras: Sequence[Extra], now: datetime) -> None:
+    """A profile change outside the points rules (contact, name, preferences, erasure), with the
+    extra items it needs (contact claims), in one transaction guarded by the member's version."""
+    update = _versioned_update(member.member_id, member.version, now.isoformat(), changes)
+    try:
+        dynamo.transact([update, *(extra.op for extra in extras)])
+    except dynamo.Cancelled as cancelled:
+        if cancelled.failed and extras[cancelled.failed - 1].on_fail:
+            raise extras[cancelled.failed - 1].on_fail from cancelled  # type: ignore[misc]
+        raise VersionConflict(member.member_id) from cancelled
+
+
+# --- the extra items of a use case's transaction ------------------------------------------------
+
+
+def returned_purchase_op(
+    member_id: str, order_id: str, returned_before: Decimal, returned_after: Decimal, clawed: int
+) -> dict[str, Any]:
+    """The purchase's running totals of returns, guarded by the amount read, so two returns of one
+    order can never both pass."""
+    return dynamo.update(
+        keys.entry_key(member_id, f"purchase#{order_id}"),
+        "SET returned_amount = :after, clawed_points = :clawed",
+        {":after": returned_after, ":clawed": clawed, ":before": returned_before, ":zero": Decimal(0)},
+        condition="(attribute_not_exists(returned_amount) AND :before = :zero) OR returned_amount = :before",
+    )
+
+
+def reward_stock_op(reward_id: str, initial: int) -> dict[str, Any]:
+    """Take one of a reward's stock, initialised from the program on first use; fails at 0."""
+    return dynamo.update(
+        keys.reward_stock_key(reward_id),
+        "SET remaining = if_not_exists(remaining, :initial) - :one",
+        {":initial": initial, ":one": 1},
+        condition="(attribute_not_exists(remaining) AND :initial >= :one) OR remaining >= :one",
+    )
+
+
+def activity_counter_op(member_id: str, day: str, activity_type: str, limit: int, expires_at: int) -> dict[str, Any]:
+    """Count one activity of a day; fails once the day's limit is reached."""
+    return dynamo.update(
+        keys.activity_counter_key(member_id, day, activity_type),
+        "ADD n :one SET expires_at = :ttl",
+        {":one": 1, ":limit": limit, ":ttl": expires_at},
+        condition="attribute_not_exists(n) OR n < :limit",
+    )
+
+
+def member_ids() -> Iterator[str]:
+    """All members, by querying each shard of the audit index (never a Scan)."""
+    for shard in keys.member_shards():
+        query: dict[str, Any] = {
+            "TableName": dynamo.table(),
+            "IndexName": keys.MEMBERS_INDEX,
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": keys.MEMBERS_SHARD},
+            "ExpressionAttributeValues": {":s": dynamo.to_value(shard)},
+        }
+        while True:
+            answer = dynamo.call("query", **query)
+            for item in answer.get("Items", []):
+                yield dynamo.from_item(item)[keys.PK].split("#", 1)[1]
+            if not answer.get("LastEvaluatedKey"):
+                break
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
