@@ -33,6 +33,7 @@ from constructs import Construct
 from chalicelib.config import Settings
 from chalicelib.ingest import names as prefixes
 from chalicelib.store.schema import table_definition
+from chalicelib.store.stream_filter import PATTERNS_BY_HANDLER, filter_criteria
 from infra import metrics
 from infra.discovery import AppHandlers, Function, SqsConsumer, StreamConsumer, discover, load_app
 from infra.monitoring import Monitoring
@@ -500,6 +501,7 @@ class LoyaltyStack(Stack):
         memory, timeout = {
             "api": (stage.api_memory_mb, stage.api_timeout_s),
             "authorizer": (stage.api_memory_mb, stage.authorizer_timeout_s),
+            "stream": (stage.worker_memory_mb, stage.stream_timeout_s),
         }.get(function.kind, (stage.worker_memory_mb, stage.worker_timeout_s))
         resource.add_property_override("MemorySize", memory)
         resource.add_property_override("Timeout", timeout)
@@ -549,6 +551,11 @@ class LoyaltyStack(Stack):
             # grants the send itself (SendStreamFailures).
             "DestinationConfig": {"OnFailure": {"Destination": stream.failures.queue_arn}},
         }
+        # Only the records the handler reads (chalicelib/store/stream_filter.py: for the KPI roll-up,
+        # profiles and new ledger entries): Lambda drops the rest before invoking, unbilled.
+        patterns = PATTERNS_BY_HANDLER.get(stream.consumer.name)
+        if patterns is not None:
+            overrides["FilterCriteria"] = filter_criteria(patterns)
         for name, value in overrides.items():
             resource.add_property_override(prefix + name, value)
 

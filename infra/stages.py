@@ -33,6 +33,10 @@ class Stage:
     api_timeout_s: int  # API Gateway gives up after 29 s anyway
     authorizer_timeout_s: int
     worker_timeout_s: int  # schedules, SQS consumers, pure Lambda functions
+    # Table-stream consumers: a batch is at most 500 records (the roll-up: ~2.5 s of DynamoDB work
+    # measured locally, up to ~1 min of backoff on conflicts); a stuck batch fails, is split and
+    # retried within minutes instead of holding its shard for 15 minutes per attempt.
+    stream_timeout_s: int
     # At most this many concurrent invocations per SQS consumer: bounds the write rate one big
     # sales file can put on the table while the API keeps serving.
     sqs_max_concurrency: int
@@ -65,6 +69,7 @@ STAGES: dict[str, Stage] = {
         api_timeout_s=29,
         authorizer_timeout_s=10,
         worker_timeout_s=900,
+        stream_timeout_s=120,
         sqs_max_concurrency=5,
         api_rate_limit=50,
         api_burst_limit=100,
@@ -91,6 +96,7 @@ STAGES: dict[str, Stage] = {
         api_timeout_s=29,
         authorizer_timeout_s=10,
         worker_timeout_s=900,
+        stream_timeout_s=120,
         sqs_max_concurrency=20,
         api_rate_limit=500,
         api_burst_limit=1000,

@@ -4,6 +4,8 @@
 the very function Lambda calls (`@app.on_dynamodb_record`'s handler) with Lambda's event format. A
 batch whose handler raised is delivered again on the next poll, as Lambda retries; the roll-up
 counts each record once, so a restart that reads the stream from the start again is harmless.
+The handler gets only the records its event filter passes (chalicelib/store/stream_filter.py, the
+same patterns as the event source mapping on AWS).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import aws
+from chalicelib.store.stream_filter import PATTERNS_BY_HANDLER, passes
 from loyalty_tools.local import lambda_runtime
 from loyalty_tools.local.worker import Worker
 
@@ -63,6 +66,7 @@ class StreamPump(Worker):
         self.table_name = table_name
         self.handler = handler
         self.function_name = function_name
+        self.patterns = PATTERNS_BY_HANDLER.get(function_name)  # None: every record
         self.batch_size = batch_size
         self.interval_seconds = interval_seconds
         self._client: Any = None
@@ -123,9 +127,10 @@ class StreamPump(Worker):
                 self._shards[shard_id] = _Shard(iterator)
 
     def _deliver(self, records: list[dict[str, Any]]) -> bool:
-        for start in range(0, len(records), self.batch_size):
-            chunk = records[start : start + self.batch_size]
-            event = {"Records": [lambda_record(record, self._stream_arn or "") for record in chunk]}
+        converted = [lambda_record(record, self._stream_arn or "") for record in records]
+        wanted = [record for record in converted if passes(record, self.patterns)]
+        for start in range(0, len(wanted), self.batch_size):
+            event = {"Records": wanted[start : start + self.batch_size]}
             try:
                 self.handler(event, lambda_runtime.context(self.function_name))
             except Exception:

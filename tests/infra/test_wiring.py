@@ -316,3 +316,29 @@ def test_the_expanded_templates_configure_every_jobs_asynchronous_invocations(
             assert config is not None, f"{stack.id}: no EventInvokeConfig for {schedule['name']}"
             assert config["Qualifier"] == "$LATEST" and config["MaximumRetryAttempts"] == 0
             assert "Fn::GetAtt" in config["DestinationConfig"]["OnFailure"]["Destination"]
+
+
+def test_every_stream_consumer_gets_only_the_records_its_filter_in_chalicelib_names(stack: Stack) -> None:
+    """Lambda drops the other records before invoking (and bills none of them): the KPI roll-up is
+    no longer invoked for lots, coupons, counters, or its own KPI rows and markers. The patterns
+    come from chalicelib/store/stream_filter.py, which the local stream pump and the tests share."""
+    from chalicelib.store.stream_filter import PATTERNS_BY_HANDLER
+
+    for consumer in stack.inventory["stream_consumers"]:
+        event = stream_event(stack, consumer["name"])
+        patterns = PATTERNS_BY_HANDLER.get(consumer["name"])
+        if patterns is None:
+            assert "FilterCriteria" not in event, f"{stack.id}: {consumer['name']}"
+            continue
+        found = [json.loads(f["Pattern"]) for f in event["FilterCriteria"]["Filters"]]
+        assert found == list(patterns), f"{stack.id}: {consumer['name']} filters {found}"
+    if stack.app == "project":
+        assert "kpi_rollup" in PATTERNS_BY_HANDLER
+
+
+def test_stream_consumers_time_out_long_before_the_workers_15_minutes(stack: Stack) -> None:
+    """A batch is at most 500 records (a few seconds of DynamoDB work, ~2.5 s measured locally, up
+    to ~1 min of conflict backoff); a stuck batch must fail and be split and retried soon, not hold
+    its shard for 15 minutes per attempt."""
+    for consumer in stack.inventory["stream_consumers"]:
+        assert 30 <= function(stack, consumer["name"])["Timeout"] <= 180, f"{stack.id}: {consumer['name']}"
