@@ -17,7 +17,8 @@ from chalice.local import LambdaContext
 
 from app import app
 from chalicelib.observability import logger
-from chalicelib.services import ingest, jobs
+from chalicelib.services import jobs
+from chalicelib.services.sales_files import queue as ingest
 from loyalty_tools.local.lambda_runtime import scheduled_event
 
 WAIT_SECONDS = 10  # only a broken handshake waits this long: the test then fails on the returned False
@@ -29,11 +30,14 @@ def log_lines() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
+    std_logger, level = logging.getLogger(logger.name), logger.log_level
+    std_logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # another test (a CLI command run in-process) may have raised it
     try:
         yield stream
     finally:
-        logging.getLogger(logger.name).removeHandler(handler)
+        std_logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def lines_of(stream: io.StringIO) -> dict[str, dict[str, Any]]:
