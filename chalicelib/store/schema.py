@@ -8,6 +8,22 @@ from chalicelib.store.keys import ALL_DUE_INDEXES, LEDGER_INDEX, LEDGER_SORT, ME
 
 STREAM_VIEW = "NEW_AND_OLD_IMAGES"
 
+# What the ledger page (GET /members/{id}/ledger: services/wallet.ledger → codec.entry_view) reads
+# from the local index `by_time`, besides the keys. The index holds a copy of every ledger entry and
+# each entry write pays for that copy: ALL projected the entry's stored response and fingerprint too
+# (half of an earn's write units); the page shows neither. A local index cannot change once the table
+# exists, so an attribute the page needs later means a new index (or a read of the table).
+LEDGER_PAGE_ATTRIBUTES: tuple[str, ...] = (
+    "entry_id",
+    "kind",
+    "ref",
+    "points",
+    "occurred_at",
+    "recorded_at",
+    "details",
+    "balances_after",
+)
+
 # Sparse GSIs for due work (scheduled jobs): only members with something due carry the attributes.
 DUE_INDEXES: tuple[str, ...] = tuple(index.name for index in ALL_DUE_INDEXES)
 
@@ -54,7 +70,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
                     {"AttributeName": PK, "KeyType": "HASH"},
                     {"AttributeName": LEDGER_SORT, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(LEDGER_PAGE_ATTRIBUTES)},
             }
         ],
         "GlobalSecondaryIndexes": [

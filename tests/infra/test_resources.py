@@ -176,3 +176,15 @@ def test_contributor_insights_are_on_for_the_table_and_every_global_index(stack:
     assert properties["ContributorInsightsSpecification"]["Enabled"] is True
     for index in properties["GlobalSecondaryIndexes"]:
         assert index["ContributorInsightsSpecification"]["Enabled"] is True, index["IndexName"]
+
+
+def test_the_ledger_index_projects_only_what_the_history_page_shows(stack: Stack) -> None:
+    """A local index cannot be changed once the table exists: its projection is decided before the
+    first deploy. ALL copied every entry's stored response into the index (half an earn's write units)."""
+    (table,) = of_type(stack.template, "AWS::DynamoDB::Table").values()
+    (index,) = table["Properties"]["LocalSecondaryIndexes"]
+    assert index["IndexName"] == "by_time"
+    projection = index["Projection"]
+    assert projection["ProjectionType"] == "INCLUDE"
+    assert {"entry_id", "kind", "points", "occurred_at", "balances_after"} <= set(projection["NonKeyAttributes"])
+    assert not {"response", "fingerprint", "member_id"} & set(projection["NonKeyAttributes"])
