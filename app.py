@@ -59,16 +59,16 @@ def job_pending(event: object) -> dict[str, object]:
 
 # --- Sales-file ingestion (docs/sales-files.md) --------------------------------------------------------
 # S3 incoming/ → SQS → this handler; the same queue carries the chunks a large file fans out into
-# (services/ingest.py). `loyalty dev` delivers the queue to it through loyalty_tools/local/pump.py.
+# (services/sales_files/). `loyalty dev` delivers the queue to it through loyalty_tools/local/pump.py.
 # The file reports are served by the files blueprint (ops role).
 
 
 @app.on_sqs_message(queue="loyalty-ingest", batch_size=1)
 def ingest_queue_consumer(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     """Failed messages are reported back (ReportBatchItemFailures) and come back after the visibility timeout."""
-    from chalicelib.services import ingest
+    from chalicelib.services.sales_files import queue
 
-    failed = ingest.handle_messages([(record.to_dict()["messageId"], record.body) for record in event])
+    failed = queue.handle_messages([(record.to_dict()["messageId"], record.body) for record in event])
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 

@@ -20,9 +20,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chalicelib import aws, config
+from chalicelib import config
 from chalicelib.domain.commands import Enrol
-from chalicelib.store import dynamo, keys
+from chalicelib.store import aws, dynamo, keys
 from chalicelib.store.schema import table_definition
 from loyalty_tools.local.ddb_local import DynamoDBLocal
 

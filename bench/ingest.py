@@ -226,13 +226,13 @@ def _prepare_earns(member_ids: list[str], rows: int, run: str) -> dict[str, list
 
 def e2e_bench(rows: int, members: int, directory: Path) -> dict[str, Any]:
     from app import app
-    from chalicelib import aws
     from chalicelib import events as bus
     from chalicelib.domain.commands import Enrol
     from chalicelib.domain.model import DomainEvent
-    from chalicelib.ingest import names, objects
-    from chalicelib.services import ingest
+    from chalicelib.ingest import names
     from chalicelib.services import members as member_service
+    from chalicelib.services.sales_files import limits
+    from chalicelib.store import aws, objects
     from loyalty_tools.local.ddb_local import DynamoDBLocal
     from loyalty_tools.local.emulators import MotoServer
     from loyalty_tools.local.pump import SqsPump
@@ -251,7 +251,7 @@ def e2e_bench(rows: int, members: int, directory: Path) -> dict[str, Any]:
         resources = create_resources()
         ids = [f"m{i}" for i in range(members)]
         ceiling_ids = [f"c{i}" for i in range(members)]
-        with ThreadPoolExecutor(ingest.ROW_WORKERS) as pool:
+        with ThreadPoolExecutor(limits.ROW_WORKERS) as pool:
             list(pool.map(lambda member_id: member_service.enrol(Enrol(member_id)), ids + ceiling_ids))
 
         # Warm the JVM and this process with a small file first.
@@ -276,7 +276,7 @@ def e2e_bench(rows: int, members: int, directory: Path) -> dict[str, Any]:
         transactions_per_s = _in_threads(
             {m: [c[1] for c in calls] for m, calls in earns.items()},
             lambda items: client.transact_write_items(TransactItems=items),
-            ingest.ROW_WORKERS,
+            limits.ROW_WORKERS,
         )
         earns = _prepare_earns(ceiling_ids, rows, "e")  # the members' versions moved on: prepare again
 
@@ -284,14 +284,14 @@ def e2e_bench(rows: int, members: int, directory: Path) -> dict[str, Any]:
             client.query(**call[0])
             client.transact_write_items(TransactItems=call[1])
 
-        earns_per_s = _in_threads(earns, earn, ingest.ROW_WORKERS)
+        earns_per_s = _in_threads(earns, earn, limits.ROW_WORKERS)
 
     rows_per_s = rows / elapsed
     calls = sum(counter.counts.values())
     return {
         "rows": rows,
         "members": members,
-        "threads": ingest.ROW_WORKERS,
+        "threads": limits.ROW_WORKERS,
         "report": {k: report[k] for k in ("status", "applied", "duplicates", "rejected", "non_member")},
         "seconds": round(elapsed, 2),
         "e2e_rows_per_s": round(rows_per_s, 1),

@@ -20,11 +20,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.local import Reads, count_reads, use_local_aws, use_table
-from chalicelib import aws
 from chalicelib.domain.lots import Wallet
 from chalicelib.domain.model import Member, PendingLot
 from chalicelib.program import load_program
-from chalicelib.store import codec, dynamo, keys
+from chalicelib.store import aws, codec, dynamo, keys
 from chalicelib.store.due import due_attributes
 
 AS_OF = date(2027, 4, 1)

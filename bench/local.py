@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import aws, config
+from chalicelib import config
+from chalicelib.store import aws
 
 
 def use_local_aws() -> None:

@@ -47,7 +47,7 @@ class ConfigurationError(RuntimeError):
 def settings() -> Settings:
     values = {field: os.environ[env] for field, env in ENV_NAMES.items() if os.environ.get(env)}
     if "signing_secret" not in values and values.get("signing_secret_arn"):
-        from chalicelib import aws
+        from chalicelib.store import aws
 
         # One call per process, on first use (never at import: `cdk synth` imports app.py).
         answer = aws.client("secretsmanager").get_secret_value(SecretId=values["signing_secret_arn"])

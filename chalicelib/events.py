@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from chalicelib import aws, clock
+from chalicelib import clock
 from chalicelib.config import settings
 from chalicelib.domain import segments
 from chalicelib.domain.calendar import local_date
 from chalicelib.domain.model import DomainEvent
 from chalicelib.observability import logger, metrics
 from chalicelib.program import Program, load_program
+from chalicelib.store import aws
 from chalicelib.store.codec import jsonable
 
 BATCH = 10

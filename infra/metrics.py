@@ -16,7 +16,7 @@ POINTS_EARNED = "PointsEarned"
 POINTS_REDEEMED = "PointsRedeemed"
 POINTS_EXPIRED = "PointsExpired"
 
-# Sales files (chalicelib/services/ingest.py, Count): one IngestFilesCompleted or IngestFilesFailed
+# Sales files (chalicelib/services/sales_files/, Count): one IngestFilesCompleted or IngestFilesFailed
 # per file, rows per chunk as they are applied; IngestFileDuration (Seconds) per completed file.
 FILES_COMPLETED = "IngestFilesCompleted"
 FILES_FAILED = "IngestFilesFailed"

@@ -298,7 +298,7 @@ def _ingest(file: Path, store_id: str, timeout: float, bucket: str | None) -> tu
         _use_running_stack()
     from chalicelib.config import reset
     from chalicelib.domain.errors import InvalidRequest
-    from chalicelib.services.ingest import submit_file, wait_for_report
+    from loyalty_tools.upload import submit_file, wait_for_report
 
     reset()
     try:
@@ -316,8 +316,8 @@ def _ingest_with_key(
     from chalicelib import clock
     from chalicelib.domain.calendar import local_date
     from chalicelib.program import load_program
-    from chalicelib.services.ingest import upload_name
     from loyalty_tools.store_upload import StoreClient, UploadError, upload, wait_for_report
+    from loyalty_tools.upload import upload_name
 
     name = upload_name(file, local_date(clock.now(), load_program().tz).isoformat())
     client = StoreClient(api, key, store_id)

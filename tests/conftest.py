@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib import aws, config
+from chalicelib import config
+from chalicelib.store import aws
 from loyalty_tools.local.ddb_local import DynamoDBLocal
 from loyalty_tools.local.emulators import MotoServer
 from loyalty_tools.local.stack import FAKE_AWS_ENV, LocalResources, create_resources, ensure_table
@@ -54,7 +55,7 @@ def unique_name(prefix: str = "test") -> str:
 
 @pytest.fixture
 def ddb_local_table(ddb_local_endpoint: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh table on DynamoDB Local that `chalicelib.config`/`chalicelib.aws` point at; dropped after.
+    """A fresh table on DynamoDB Local that `chalicelib.config`/`chalicelib.store.aws` point at; dropped after.
     Its stream is on only for tests marked `stream` (DynamoDB Local slows down as a session's
     stream records pile up)."""
     name = unique_name()

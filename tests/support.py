@@ -11,9 +11,9 @@ from typing import Any
 
 from chalice.test import Client
 
-from chalicelib import aws
 from chalicelib.api import models
 from chalicelib.domain import commands
+from chalicelib.store import aws
 
 
 class Api:

@@ -27,15 +27,15 @@ class FilesQuery(Body):
 @endpoint(role=OPS, query=FilesQuery)
 def list_files(query: FilesQuery) -> dict[str, Any]:
     """The sales files of a day (the date in their key), optionally of one store, with their reports."""
-    from chalicelib.services import ingest  # here, not at import: `import app` stays quick
+    from chalicelib.services.sales_files import reports  # here, not at import: `import app` stays quick
 
-    return ingest.file_reports(query.date.isoformat(), query.store_id, query.limit)
+    return reports.file_reports(query.date.isoformat(), query.store_id, query.limit)
 
 
 @blueprint.route("/files/{file_id}", methods=["GET"], authorizer=bearer_key)
 @endpoint(role=OPS)
 def get_file(file_id: str) -> dict[str, Any]:
     """One sales file's report (docs/sales-files.md); status `running` while its chunks are applied."""
-    from chalicelib.services import ingest
+    from chalicelib.services.sales_files import reports
 
-    return ingest.file_report(file_id)
+    return reports.file_report(file_id)

@@ -168,12 +168,18 @@ def record_purchase(
         store_id=purchase.store_id,
     )
 
-    if member.status == DORMANT:
-        after.status = "active"
-        change.emit("member.reactivated", order_id=purchase.order_id)
-        _credit_bonus(program, change, "reactivation", purchase.order_id, program.reactivation_points, now)
+    _reactivate_if_dormant(program, change, purchase.order_id, now)
     _upgrade_if_earned(program, change, today)
     return change, _referral(program, member, referrer, now)
+
+
+def _reactivate_if_dormant(program: Program, change: MemberChange, order_id: str, now: datetime) -> None:
+    """A dormant member's next purchase makes them active again, with the reactivation bonus."""
+    if change.before is None or change.before.status != DORMANT:
+        return
+    change.after.status = "active"
+    change.emit("member.reactivated", order_id=order_id)
+    _credit_bonus(program, change, "reactivation", order_id, program.reactivation_points, now)
 
 
 def _record_spend(program: Program, after: Member, purchase: Purchase, bought_on: date, today: date) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from chalicelib import aws, clock
+from chalicelib import clock
 from chalicelib.config import settings
 from chalicelib.domain.errors import InvalidRequest
-from chalicelib.ingest import names, records
+from chalicelib.ingest import names
 from chalicelib.ingest.tally import report
 from chalicelib.services import cursors
+from chalicelib.store import aws, file_runs
 
 UPLOAD_SECONDS = 15 * 60  # long enough for a slow till connection, short enough to leak little
 
@@ -60,7 +61,7 @@ def store_files(store_id: str, limit: int, cursor: str | None) -> dict[str, Any]
     check_store_id(store_id)
     scope = {"s": store_id}  # another store's cursor, or a ledger's, is refused
     start = cursors.decode(scope, cursor) if cursor else None
-    runs, last = records.files_of_store(store_id, limit, start)
+    runs, last = file_runs.files_of_store(store_id, limit, start)
     return {
         "store_id": store_id,
         "files": [report(run) for run in runs],

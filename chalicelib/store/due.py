@@ -4,6 +4,7 @@ job. Never a Scan."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -77,16 +78,7 @@ def job_cursor(job: str) -> date | None:
 
 def advance_job_cursor(job: str, done_through: date) -> None:
     """Record that `job` completed every day up to `done_through` (never moves back)."""
-    from botocore.exceptions import ClientError
-
-    try:
-        dynamo.call(
-            "put_item",
-            TableName=dynamo.table(),
-            Item=dynamo.to_item({**keys.job_cursor_key(job), "done_through": done_through.isoformat()}),
-            ConditionExpression="attribute_not_exists(done_through) OR done_through < :day",
-            ExpressionAttributeValues={":day": {"S": done_through.isoformat()}},
-        )
-    except ClientError as exc:  # a later run already went further: keep its cursor
-        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-            raise
+    item = {**keys.job_cursor_key(job), "done_through": done_through.isoformat()}
+    condition = "attribute_not_exists(done_through) OR done_through < :day"
+    with contextlib.suppress(dynamo.ConditionFailed):  # a later run already went further: keep its cursor
+        dynamo.put_item(item, condition, {":day": done_through.isoformat()})

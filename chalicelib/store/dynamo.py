@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import aws
 from chalicelib.config import settings
+from chalicelib.store import aws
 
 _serializer: Any = None
 _deserializer: Any = None
@@ -52,6 +52,10 @@ class ConditionFailed(Exception):
     """A single write's condition did not hold (outside a transaction: inside one, see Cancelled)."""
 
 
+class TransactionConflict(Exception):
+    """A single write met a transaction in flight on its item: the same write may pass on a retry."""
+
+
 @dataclass
 class Cancelled(Exception):
     """A transaction was cancelled; `failed` is the index of the first item whose condition failed."""
@@ -95,6 +99,8 @@ def call(operation: str, **kwargs: Any) -> Any:
             raise Cancelled(failed, reasons) from exc
         if code == "ConditionalCheckFailedException":
             raise ConditionFailed(operation) from exc
+        if code == "TransactionConflictException":
+            raise TransactionConflict(operation) from exc
         if code in _THROTTLES or code == "TransactionInProgressException":
             raise StoreError(code) from exc
         raise
@@ -154,14 +160,26 @@ def set_and_remove(
     return update(key, expression, values, names, condition)
 
 
-def put_item(values: dict[str, Any], condition: str | None = None) -> None:
+def put_item(
+    values: dict[str, Any], condition: str | None = None, condition_values: dict[str, Any] | None = None
+) -> None:
     """One conditional put outside a transaction (ConditionFailed when the condition does not hold)."""
-    call("put_item", **put(values, condition)["Put"])
+    op = put(values, condition)["Put"]
+    if condition_values:
+        op["ExpressionAttributeValues"] = {name: to_value(value) for name, value in condition_values.items()}
+    call("put_item", **op)
 
 
 def update_item(key: dict[str, str], expression: str, values: dict[str, Any], condition: str | None = None) -> None:
     """One update outside a transaction (ConditionFailed when the condition does not hold)."""
     call("update_item", **update(key, expression, values, None, condition)["Update"])
+
+
+def delete_item(key: dict[str, str], condition: str, values: dict[str, Any]) -> None:
+    """One conditional delete outside a transaction (ConditionFailed when the condition does not hold)."""
+    op = {**delete(key)["Delete"], "ConditionExpression": condition}
+    op["ExpressionAttributeValues"] = {name: to_value(value) for name, value in values.items()}
+    call("delete_item", **op)
 
 
 def delete(key: dict[str, str]) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def reward_stock_key(reward_id: str) -> dict[str, str]:
     return {PK: f"REWARD#{reward_id}", SK: "STOCK"}
 
 
-# --- Sales files (chalicelib/ingest, services/ingest.py) -------------------------------------------
+# --- Sales files (chalicelib/ingest, services/sales_files/) -------------------------------------------
 # FILE#<file id>          FILE                      one upload of a sales file: status, phase, counters
 #                         PLAN                      its chunks (byte ranges); read only to start the returns phase
 #                         CHUNK#<phase>#<n>[#<part>] a chunk's commit marker: its counts are added once

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import aws, clock
+from chalicelib import clock
 from chalicelib.config import settings
 from chalicelib.domain import jobs as job_names
 from chalicelib.program import load_program
-from chalicelib.store import dynamo, keys
+from chalicelib.store import aws, dynamo, keys
 from loyalty_tools.demo.driver import Replay, member_days, replay_all, today_in
 from loyalty_tools.demo.plan import Plan, make_plan
 from loyalty_tools.demo.report import Summary, summary_lines

@@ -7,7 +7,7 @@ after the S3 event (moto's has no sequencer: ETag + event time), so that second 
 run of the same key: every row a `duplicate`, and the report at `reports/<key>.json` rewritten
 with `applied: 0`. Worse, it can start before ours and apply rows at the real time. So the demo
 uploads with the notification off, puts it back at once, and hands ingestion the S3 event itself
-(`services.ingest.handle_message`, what the queue handler calls), dated in simulated time.
+(`services.sales_files.queue.handle_message`, what the queue handler calls), dated in simulated time.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from datetime import time as day_time
 from typing import Any
 from urllib.parse import quote_plus
 
-from chalicelib import aws
-from chalicelib.ingest import names, objects
+from chalicelib.ingest import names
 from chalicelib.ingest.rows import COLUMNS
+from chalicelib.store import aws, objects
 from loyalty_tools.demo.model import Plan, StoreRow
 
 ATTEMPTS = 3
@@ -108,7 +108,7 @@ def upload(bucket: str, key: str, body: bytes, upload_id: str) -> dict[str, Any]
 def ingest(bucket: str, key: str, event: dict[str, Any], moment: datetime, upload_id: str) -> dict[str, Any]:
     """Ingest one uploaded file in this process (as the queue handler would) and return its report.
     A failure is retried as SQS would redeliver it: the same event is the same run."""
-    from chalicelib.services import ingest as ingestion
+    from chalicelib.services.sales_files import queue as ingestion
 
     body = json.dumps({"Records": [{**event, "eventTime": moment.astimezone(UTC).isoformat()}]})
     for attempt in range(ATTEMPTS):

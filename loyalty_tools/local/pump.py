@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import aws
+from chalicelib.store import aws
 from loyalty_tools.local import lambda_runtime
 from loyalty_tools.local.worker import Worker
 
@@ -49,7 +49,7 @@ class SqsPump(Worker):
         wait_seconds: int = 2,
     ) -> None:
         # wait_seconds: the long poll; also how long stop() may take. Keep it below the clients'
-        # read timeout (chalicelib.aws: 5 s).
+        # read timeout (chalicelib.store.aws: 5 s).
         super().__init__(f"sqs-pump-{function_name}")
         self.queue_url = queue_url
         self.handler = handler

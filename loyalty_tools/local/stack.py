@@ -15,8 +15,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, config
+from chalicelib import config
 from chalicelib.ingest.names import INCOMING
+from chalicelib.store import aws
 from chalicelib.store.schema import table_definition
 
 # Never real credentials: the local endpoints accept any, and nothing here may reach AWS.

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import aws
+from chalicelib.store import aws
 from chalicelib.store.stream_filter import PATTERNS_BY_HANDLER, passes
 from loyalty_tools.local import lambda_runtime
 from loyalty_tools.local.worker import Worker

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib import aws
+from chalicelib.store import aws
 from tests.support import Api, api_client, moto_stack, moto_table_definition
 
 TABLE, BUS = "loyalty-test", "loyalty-test-bus"

@@ -17,9 +17,9 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import aws
 from chalicelib.domain.errors import LoyaltyError
 from chalicelib.services import keys, members, wallet
+from chalicelib.store import aws
 from tests.support import Api, moto_stack, moto_table_definition, ok
 
 TABLE, BUS = "loyalty-api-bad-input", "loyalty-api-bad-input-bus"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
 from chalicelib.api import models
 from chalicelib.domain.errors import InsufficientPointsError
 from chalicelib.services import keys, members, points
+from chalicelib.store import aws
 from tests.support import (
     Api,
     api_on_fresh_table,

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib import aws, clock, config
+from chalicelib import clock, config
 from chalicelib.program import Reward, load_program
 from chalicelib.services import points, wallet
-from chalicelib.store import keys
+from chalicelib.store import aws, keys
 from tests.support import Api, api_on_fresh_table, assert_error, moto_stack, ok
 
 TZ = ZoneInfo("Asia/Shanghai")

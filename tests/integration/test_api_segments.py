@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib import aws, clock
+from chalicelib import clock
 from chalicelib.domain import segments
 from chalicelib.services import jobs
+from chalicelib.store import aws
 from tests.support import Api, FixedClock, api_on_fresh_table, moto_stack, ok
 
 TZ = ZoneInfo("Asia/Shanghai")

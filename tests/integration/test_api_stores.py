@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from chalicelib import clock, config
-from chalicelib.ingest import records
 from chalicelib.services import keys as api_keys
 from chalicelib.services import uploads
+from chalicelib.store import file_runs
 from tests.integration.test_ingest_files import (  # the shared harness
     BUCKET,
     Harness,
@@ -163,7 +163,7 @@ def _record_run(store: str, n: int) -> str:
     file_id = f"{store}-{n:04d}"
     started = (NOW + timedelta(seconds=n)).isoformat()
     key = f"incoming/{store}/2026-11-21-n{n}.csv"
-    records.create_file(
+    file_runs.create_file(
         {
             "file_id": file_id,
             "key": key,

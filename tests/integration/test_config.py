@@ -3,7 +3,8 @@
 import pytest
 from moto import mock_aws
 
-from chalicelib import aws, config
+from chalicelib import config
+from chalicelib.store import aws
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from chalicelib import aws, clock, config
+from chalicelib import clock, config
 from chalicelib.program import PROGRAM_FILE, load_program
 from chalicelib.services import check
-from chalicelib.store import dynamo, keys
+from chalicelib.store import aws, dynamo, keys
 from loyalty_tools import demo
 from loyalty_tools.cli import cli
 from loyalty_tools.demo import schedule

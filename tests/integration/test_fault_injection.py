@@ -43,7 +43,7 @@ from tests.support import Api, FixedClock, api_on_fresh_table, assert_error, mot
 
 TZ = ZoneInfo("Asia/Shanghai")
 TABLE, BUS = "loyalty-faults", "loyalty-faults-bus"
-SDK_ATTEMPTS = 4  # chalicelib/aws.py: standard mode, max_attempts 3 retries after the first attempt
+SDK_ATTEMPTS = 4  # chalicelib/store/aws.py: standard mode, max_attempts 3 retries after the first attempt
 
 # --- the injector ------------------------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws, events
-from chalicelib.services import ingest as ingest_service
+from chalicelib import events
+from chalicelib.store import aws
+from loyalty_tools import upload
 from tests.integration.test_ingest_files import (  # the shared harness
     BUCKET,
     Harness,
@@ -86,17 +87,17 @@ def test_completed_and_failed_files_publish_their_events(
 def test_submit_and_wait_for_this_uploads_report(ingest: Harness, tmp_path: Path) -> None:  # noqa: F811
     plain = tmp_path / "2026-11-21-eve.csv"
     plain.write_text(csv_file(sale("r1", "10.00")))
-    key, upload_id = ingest_service.submit_file(plain, "s1")
+    key, upload_id = upload.submit_file(plain, "s1")
     assert key == "incoming/s1/2026-11-21-eve.csv"
-    assert ingest_service.wait_for_report(key, upload_id, timeout=0) is None  # not delivered yet
+    assert upload.wait_for_report(key, upload_id, timeout=0) is None  # not delivered yet
     ingest.deliver()
-    report = ingest_service.wait_for_report(key, upload_id, timeout=0)
+    report = upload.wait_for_report(key, upload_id, timeout=0)
     assert report is not None and report["upload_id"] == upload_id and report["applied"] == 1
 
     # Any other name gets today's date (program time) and the name as label; gzip keeps .gz.
     other = tmp_path / "Till 3 export.csv"
     other.write_bytes(gzip.compress(csv_file(sale("r2", "1.00")).encode()))
-    key, _ = ingest_service.submit_file(other, "s1")
+    key, _ = upload.submit_file(other, "s1")
     assert key == "incoming/s1/2026-11-22-Till-3-export.csv.gz"
     head = aws.client("s3").head_object(Bucket=BUCKET, Key=key)
     assert head["Metadata"]["upload-id"]

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from chalicelib import events
-from chalicelib.ingest import objects, records
-from chalicelib.services import ingest as ingest_service
 from chalicelib.services import points
+from chalicelib.services.sales_files import limits, queue, reports, tasks
+from chalicelib.store import file_runs, objects
 from tests.integration.test_ingest_files import (  # the shared harness
     Harness,
     available,
@@ -72,7 +72,7 @@ def run_fanned_out(
     prefix: str = "b",
     store: str = "s2",
 ) -> dict[str, Any]:
-    monkeypatch.setattr(ingest_service, "ROWS_PER_CHUNK", 4)
+    monkeypatch.setattr(limits, "ROWS_PER_CHUNK", 4)
     enrol(*(f"{prefix}{m}" for m in MEMBERS))
     body = day_file(prefix).replace("\ns1,", f"\n{store},")
     ingest.upload(body, store=store)
@@ -86,13 +86,13 @@ def test_a_fanned_out_file_gives_the_same_report_and_balances(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent: list[int] = []
-    enqueue = ingest_service._enqueue
+    enqueue = tasks.enqueue
 
-    def counting(tasks: list[ingest_service.ChunkTask]) -> None:
+    def counting(tasks: list[tasks.ChunkTask]) -> None:
         sent.append(len(tasks))
         enqueue(tasks)
 
-    monkeypatch.setattr(ingest_service, "_enqueue", counting)
+    monkeypatch.setattr(tasks, "enqueue", counting)
     published: list[str] = []
     publish = events.publish
 
@@ -117,8 +117,8 @@ def test_every_chunk_delivered_twice_changes_nothing_twice(
     clean: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    enqueue = ingest_service._enqueue
-    monkeypatch.setattr(ingest_service, "_enqueue", lambda tasks: enqueue([*tasks, *tasks]))
+    enqueue = tasks.enqueue
+    monkeypatch.setattr(tasks, "enqueue", lambda tasks: enqueue([*tasks, *tasks]))
     report = run_fanned_out(ingest, monkeypatch)
     assert _no_ids(report) == _no_ids(clean["report"])
     assert balances("b") == clean["balances"]
@@ -144,10 +144,10 @@ def fail_once(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, after: int
     [
         (points, "record_purchase", 9),  # half-way through a chunk: some rows applied, then a crash
         (points, "record_return", 0),  # in the returns phase
-        (records, "commit_chunk", 3),  # rows applied, counts not committed
-        (records, "advance", 5),  # committed, the next phase not started
+        (file_runs, "commit_chunk", 3),  # rows applied, counts not committed
+        (file_runs, "advance", 5),  # committed, the next phase not started
         (objects, "put_json", 0),  # while writing the report
-        (ingest_service, "_enqueue", 1),  # the returns phase half-queued
+        (tasks, "enqueue", 1),  # the returns phase half-queued
     ],
 )
 def test_a_chunk_failing_half_way_and_redelivered_ends_as_a_clean_run(
@@ -167,27 +167,27 @@ def test_a_chunk_failing_half_way_and_redelivered_ends_as_a_clean_run(
 
 def test_a_chunk_of_a_finished_file_is_ignored(ingest: Harness, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     report = run_fanned_out(ingest, monkeypatch)
-    message = ingest_service.ChunkTask(report["file_id"], records.SALES, 0, 0, 10, 2).message()
-    before = records.get_file(report["file_id"])
-    ingest_service.handle_message(message)
-    assert records.get_file(report["file_id"]) == before
+    message = tasks.ChunkTask(report["file_id"], file_runs.SALES, 0, 0, 10, 2).message()
+    before = file_runs.get_file(report["file_id"])
+    queue.handle_message(message)
+    assert file_runs.get_file(report["file_id"]) == before
 
 
 def test_queue_messages_that_are_not_ours_are_ignored(ingest: Harness) -> None:  # noqa: F811
-    assert ingest_service.handle_messages([("1", "not json"), ("2", json.dumps({"Event": "s3:TestEvent"}))]) == []
+    assert queue.handle_messages([("1", "not json"), ("2", json.dumps({"Event": "s3:TestEvent"}))]) == []
 
 
 def test_a_file_replaced_while_its_chunks_run_fails_with_file_replaced(
     ingest: Harness,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ingest_service, "ROWS_PER_CHUNK", 2)
+    monkeypatch.setattr(limits, "ROWS_PER_CHUNK", 2)
     enrol("m1")
     key = ingest.upload(csv_file(*(sale(f"r{i}", "1.00", "m1") for i in range(6))))
     ingest.deliver(limit=1)  # the file is planned, its chunks queued
     ingest.upload(csv_file(sale("z", "2.00", "m1")))  # a new version of the same key
     ingest.deliver()
-    runs = {run["status"]: run for run in ingest_service.file_reports("2026-11-21", "s1")["files"]}
+    runs = {run["status"]: run for run in reports.file_reports("2026-11-21", "s1")["files"]}
     assert sorted(runs) == ["completed", "failed"]
     assert runs["failed"]["reason"] == "file_replaced" and runs["failed"]["key"] == key
     assert counts(ingest.report()) == (1, 1, 0, 0)  # reports/ holds the new upload's report

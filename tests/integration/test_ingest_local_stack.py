@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib import clock
-from chalicelib.ingest import names, objects
-from chalicelib.services import ingest as ingest_service
+from chalicelib.ingest import names
 from chalicelib.services import members as member_service
+from chalicelib.services.sales_files import limits, tasks
+from chalicelib.store import objects
 from chalicelib.store.members import load_member
 from loyalty_tools.cli import cli
 from loyalty_tools.local.pump import SqsPump
@@ -93,15 +94,15 @@ def test_parallel_chunks_and_rows_end_as_one_sequential_run(
             member_service.enrol(enrol_command({"member_id": f"{prefix}{member}"}))
 
     # Given: the file applied as one chunk, one row at a time
-    monkeypatch.setattr(ingest_service, "ROW_WORKERS", 1)
+    monkeypatch.setattr(limits, "ROW_WORKERS", 1)
     sequential = upload_and_wait(stack, "s1", day_file("a", "s1"), pumps=1)
 
     # When: the same file for other members and store, 12 chunks, each delivered twice, 3 pumps,
     # 8 rows at a time in each
-    monkeypatch.setattr(ingest_service, "ROW_WORKERS", 8)
-    monkeypatch.setattr(ingest_service, "ROWS_PER_CHUNK", 60)
-    enqueue = ingest_service._enqueue
-    monkeypatch.setattr(ingest_service, "_enqueue", lambda tasks: enqueue([*tasks, *tasks]))
+    monkeypatch.setattr(limits, "ROW_WORKERS", 8)
+    monkeypatch.setattr(limits, "ROWS_PER_CHUNK", 60)
+    enqueue = tasks.enqueue
+    monkeypatch.setattr(tasks, "enqueue", lambda tasks: enqueue([*tasks, *tasks]))
     parallel = upload_and_wait(stack, "s2", day_file("b", "s2"), pumps=3)
 
     # Then: the same counts and balances

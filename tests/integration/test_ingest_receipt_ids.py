@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.services import ingest as ingest_service
+from chalicelib.services.sales_files import file_run
 from chalicelib.store import dynamo, keys
 from tests.integration.test_ingest_files import (  # the shared harness
     WELCOME,
@@ -106,7 +106,7 @@ def test_receipts_recorded_before_store_ledger_ids_keep_their_entries(
     enrol("m1")
     body = csv_file(sale("RC2", "500.00", "m1"))
     with monkeypatch.context() as old:
-        old.setattr(ingest_service.FileRun, "order_id", lambda self, receipt: f"{self.store_id}:{receipt}")
+        old.setattr(file_run.FileRun, "order_id", lambda self, receipt: f"{self.store_id}:{receipt}")
         ingest.run(body)
     dynamo.call(
         "update_item",

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws, clock, config
+from chalicelib import clock, config
 from chalicelib.domain import kpi_rollup
 from chalicelib.domain.kpi_rollup import Deltas
 from chalicelib.program import PROGRAM_FILE, load_program
 from chalicelib.services import jobs, kpis
-from chalicelib.store import dynamo, keys
+from chalicelib.store import aws, dynamo, keys
 from chalicelib.store.stream_filter import KPI_ROLLUP_PATTERNS, PATTERNS_BY_HANDLER, passes
 from loyalty_tools.local.stack import LocalResources
 from loyalty_tools.local.streams import StreamPump

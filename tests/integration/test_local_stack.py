@@ -11,7 +11,7 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from chalicelib import aws
+from chalicelib.store import aws
 from loyalty_tools.local.ddb_local import DynamoDBLocal
 from loyalty_tools.local.pump import SqsPump, sqs_handler
 from loyalty_tools.local.scheduler import Scheduler, scheduled_jobs

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib import aws, clock
+from chalicelib import clock
 from chalicelib.observability import logger
 from chalicelib.services import check, jobs
-from chalicelib.store import dynamo, keys
+from chalicelib.store import aws, dynamo, keys
 from tests.support import Api, FixedClock, api_on_fresh_table, assert_error, moto_stack, ok
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from chalicelib import aws
 from chalicelib.csv_safe import neutralise_row
 from chalicelib.ingest import names, reader
 from chalicelib.ingest.tally import Rejected
+from chalicelib.store import aws
 
 UPLOAD_ID = "upload-id"  # object metadata set by `loyalty ingest`, echoed in the report
 REJECTS_COLUMNS = ("row", "reason", "message")

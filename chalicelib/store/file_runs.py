@@ -1,48 +1,36 @@
-"""DynamoDB items of ingestion: a file's run and counters, its chunks' commit markers, store
-receipts, and the store/day sales roll-up. Keys come from chalicelib/store/keys.py."""
+"""DynamoDB items of a sales file's run: the run and its counters, its plan, its chunks' commit
+markers, the day and store listings, and the store/day sales roll-up. Keys come from keys.py."""
 
 from __future__ import annotations
 
-import random
-import time
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from chalicelib.ingest.tally import AMOUNTS, COUNTERS, Tally
-from chalicelib.store import dynamo, keys
+from chalicelib.store import dynamo, keys, retry
 
 # Phases of a file run: split (being planned) → sales → returns (only chunks that hold returns)
 # → finalizing (one chunk writes the report) → done.
 SPLIT, SALES, RETURNS, FINALIZING, DONE = "split", "sales", "returns", "finalizing", "done"
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 
-TRANSACTION_TRIES = 10
 DAYS_PER_TRANSACTION = 90  # DynamoDB allows 100 items in a transaction; keep room for the markers
-
-
-class StaleReceipt(Exception):
-    """The original receipt changed (another return of it) since it was read: read it again."""
 
 
 def _retry_conflicts(items: list[dict[str, Any]]) -> None:
     """A transaction, retried when it only lost a race on an item (the FILE item is shared by all
-    chunks of a file); a failed condition is raised to the caller."""
-    for attempt in range(TRANSACTION_TRIES):
+    chunks of a file, a sale by its returns); a failed condition is raised to the caller."""
+    for attempt in retry.attempts(retry.SHARED_ITEMS):
         try:
             dynamo.transact(items)
             return
         except dynamo.Cancelled as cancelled:
-            if cancelled.failed is not None or not cancelled.conflict or attempt == TRANSACTION_TRIES - 1:
+            if cancelled.failed is not None or not cancelled.conflict or attempt == retry.SHARED_ITEMS.attempts - 1:
                 raise
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
 
 
 def _names(*attributes: str) -> dict[str, str]:
     return {f"#{name}": name for name in attributes}
-
-
-# --- files -------------------------------------------------------------------------------------
 
 
 def create_file(item: dict[str, Any]) -> dict[str, Any]:
@@ -188,30 +176,18 @@ def finish(file_id: str, fields: dict[str, Any], expect_phase: str | None = None
     )
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-def _condition_failed(exc: Exception) -> bool:
-    return _error_code(exc) == "ConditionalCheckFailedException"
-
-
 def _conditional_update(update: dict[str, Any]) -> bool:
     """UpdateItem; False when its condition failed. Retried while a chunk's commit transaction on
     the same FILE item is in flight (TransactionConflict), rather than failing the message."""
-    from botocore.exceptions import ClientError
-
-    for attempt in range(TRANSACTION_TRIES):
+    for attempt in retry.attempts(retry.SHARED_ITEMS):
         try:
             dynamo.call("update_item", **update["Update"])
             return True
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return False
-            if _error_code(exc) != "TransactionConflictException" or attempt == TRANSACTION_TRIES - 1:
+        except dynamo.ConditionFailed:
+            return False
+        except dynamo.TransactionConflict:
+            if attempt == retry.SHARED_ITEMS.attempts - 1:
                 raise
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
     return False
 
 
@@ -244,110 +220,3 @@ def _runs(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 found[item["file_id"]] = item
             request = answer.get("UnprocessedKeys") or {}
     return [found[item["file_id"]] for item in listed if item["file_id"] in found]
-
-
-# --- receipts ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The outcome of claiming a receipt id: `item` is what the store held before (None: ours now)."""
-
-    item: dict[str, Any] | None
-
-    def mine(self, file_id: str, row: int) -> bool:
-        return self.item is None or (self.item.get("file_id") == file_id and int(self.item.get("file_row", 0)) == row)
-
-
-def claim_receipts(store_id: str, receipts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
-    """Claim receipt ids (at most 100, each once) in one transaction. Returns, per receipt id, the
-    item that already held it, or None when it is ours now. A taken id cancels the transaction,
-    whose reasons name every taken one with its item: the others are claimed again."""
-    holders: dict[str, dict[str, Any] | None] = {}
-    pending = dict(receipts)
-    for attempt in range(TRANSACTION_TRIES):
-        if not pending:
-            break
-        ids = list(pending)
-        try:
-            dynamo.transact(
-                [
-                    dynamo.put(
-                        {**keys.receipt_key(store_id, receipt_id), **pending[receipt_id]},
-                        condition="attribute_not_exists(pk)",
-                        old_on_fail=True,
-                    )
-                    for receipt_id in ids
-                ]
-            )
-        except dynamo.Cancelled as cancelled:
-            taken = [i for i, reason in enumerate(cancelled.reasons) if reason.get("Code") == "ConditionalCheckFailed"]
-            if not taken and not cancelled.conflict:
-                raise
-            for index in taken:
-                holder = cancelled.old_item(index) or get_receipt(store_id, ids[index])
-                if holder is not None:  # else it was given back meanwhile: claim it again
-                    holders[ids[index]] = holder
-                    del pending[ids[index]]
-            time.sleep(0 if taken else random.uniform(0.01, 0.05) * (attempt + 1))
-            continue
-        holders.update(dict.fromkeys(ids))
-        return holders
-    if pending:
-        raise dynamo.StoreError("receipt claims kept conflicting")  # the chunk is retried
-    return holders
-
-
-def claim_receipt(store_id: str, receipt_id: str, values: dict[str, Any]) -> Claim:
-    return Claim(claim_receipts(store_id, {receipt_id: values})[receipt_id])
-
-
-def release_receipt(store_id: str, receipt_id: str, file_id: str, row: int) -> None:
-    """Give the receipt id back after its row was rejected, so that a corrected file can use it."""
-    op = dynamo.delete(keys.receipt_key(store_id, receipt_id))["Delete"]
-    # Never a recorded return (`applied`): a twin delivery of the chunk may have recorded it.
-    op.update(
-        ConditionExpression="file_id = :file AND file_row = :row AND attribute_not_exists(applied)",
-        ExpressionAttributeValues={":file": dynamo.to_value(file_id), ":row": dynamo.to_value(row)},
-    )
-    try:
-        dynamo.call("delete_item", **op)
-    except Exception as exc:
-        if not _condition_failed(exc):
-            raise
-
-
-def get_receipt(store_id: str, receipt_id: str) -> dict[str, Any] | None:
-    return dynamo.get(keys.receipt_key(store_id, receipt_id))
-
-
-def apply_non_member_return(
-    store_id: str, sale: dict[str, Any], returned_after: Decimal, return_id: str, file_id: str, row: int
-) -> None:
-    """Record a return of a non-member sale: the sale's returned amount and the return's `applied`
-    flag move together. Returns when the return is recorded (now, or before by a retried or twin
-    delivery of its chunk); raises StaleReceipt when the sale moved since it was read."""
-    before = Decimal(sale.get("returned_amount", 0))
-    items = [
-        dynamo.update(
-            keys.receipt_key(store_id, sale["receipt_id"]),
-            "SET returned_amount = :after",
-            {":after": returned_after, ":before": before},
-            condition="returned_amount = :before",
-        ),
-        dynamo.update(
-            keys.receipt_key(store_id, return_id),
-            "SET applied = :yes",
-            {":yes": True, ":file": file_id, ":row": row},
-            condition="file_id = :file AND file_row = :row AND attribute_not_exists(applied)",
-        ),
-    ]
-    try:
-        _retry_conflicts(items)
-    except dynamo.Cancelled as cancelled:
-        failed = {i for i, reason in enumerate(cancelled.reasons) if reason.get("Code") == "ConditionalCheckFailed"}
-        if 1 in failed:
-            return
-        if 0 in failed:
-            raise StaleReceipt(sale["receipt_id"]) from cancelled
-        raise
