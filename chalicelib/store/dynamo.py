@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config import settings
-from chalicelib.store import aws
+from chalicelib.store import aws, retry
 
 _serializer: Any = None
 _deserializer: Any = None
@@ -110,6 +110,18 @@ def call(operation: str, **kwargs: Any) -> Any:
 
 def transact(items: list[dict[str, Any]]) -> None:
     call("transact_write_items", TransactItems=items)
+
+
+def transact_retrying_conflicts(items: list[dict[str, Any]]) -> None:
+    """A transaction on items many writers share (a file run, a sale and its returns), retried while
+    it only lost a race (TransactionConflict); a failed condition is raised to the caller."""
+    for attempt in retry.attempts(retry.SHARED_ITEMS):
+        try:
+            transact(items)
+            return
+        except Cancelled as cancelled:
+            if cancelled.failed is not None or not cancelled.conflict or attempt == retry.SHARED_ITEMS.attempts - 1:
+                raise
 
 
 def put(values: dict[str, Any], condition: str | None = None, old_on_fail: bool = False) -> dict[str, Any]:

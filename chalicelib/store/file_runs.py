@@ -17,18 +17,6 @@ RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 DAYS_PER_TRANSACTION = 90  # DynamoDB allows 100 items in a transaction; keep room for the markers
 
 
-def _retry_conflicts(items: list[dict[str, Any]]) -> None:
-    """A transaction, retried when it only lost a race on an item (the FILE item is shared by all
-    chunks of a file, a sale by its returns); a failed condition is raised to the caller."""
-    for attempt in retry.attempts(retry.SHARED_ITEMS):
-        try:
-            dynamo.transact(items)
-            return
-        except dynamo.Cancelled as cancelled:
-            if cancelled.failed is not None or not cancelled.conflict or attempt == retry.SHARED_ITEMS.attempts - 1:
-                raise
-
-
 def _names(*attributes: str) -> dict[str, str]:
     return {f"#{name}": name for name in attributes}
 
@@ -137,7 +125,7 @@ def commit_chunk(file_id: str, phase: str, chunk: int, store_id: str, tally: Tal
         if last:
             items.append(_counters_update(file_id, phase, tally))
         try:
-            _retry_conflicts(items)
+            dynamo.transact_retrying_conflicts(items)
             committed = last
         except dynamo.Cancelled as cancelled:
             if cancelled.failed != 0:  # 0: this part was committed by an earlier delivery

@@ -15,18 +15,6 @@ class StaleReceipt(Exception):
     """The original receipt changed (another return of it) since it was read: read it again."""
 
 
-def _retry_conflicts(items: list[dict[str, Any]]) -> None:
-    """A transaction, retried when it only lost a race on an item (the FILE item is shared by all
-    chunks of a file, a sale by its returns); a failed condition is raised to the caller."""
-    for attempt in retry.attempts(retry.SHARED_ITEMS):
-        try:
-            dynamo.transact(items)
-            return
-        except dynamo.Cancelled as cancelled:
-            if cancelled.failed is not None or not cancelled.conflict or attempt == retry.SHARED_ITEMS.attempts - 1:
-                raise
-
-
 @dataclass(frozen=True)
 class Claim:
     """The outcome of claiming a receipt id: `item` is what the store held before (None: ours now)."""
@@ -113,7 +101,7 @@ def apply_non_member_return(
         ),
     ]
     try:
-        _retry_conflicts(items)
+        dynamo.transact_retrying_conflicts(items)
     except dynamo.Cancelled as cancelled:
         if cancelled.condition_failed(1):
             return
