@@ -2,7 +2,9 @@
 
 `incoming/<store_id>/<YYYY-MM-DD>[-<label>].csv[.gz]` gives `reports/<store_id>/<date>[-<label>].json`
 and `rejects/<store_id>/<date>[-<label>].csv`; work files of a run stay under `work/<file_id>/`.
-Outputs never go under `incoming/`, so writing them never triggers another ingestion.
+A key off that rule may hold anything (`..`, `\\`, `//`, 1,000 bytes): its outputs are named by the
+run's file id (`reports/_bad_key/<file_id>.json`), never by the key. Outputs never go under
+`incoming/`, so writing them never triggers another ingestion.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ INCOMING = "incoming/"
 REPORTS = "reports/"
 REJECTS = "rejects/"
 WORK = "work/"
+BAD_KEY = "_bad_key/"  # no store id starts with "_", so no store's outputs can land here
 
 # A store id ends up in ledger ids (`<store>/<receipt>`) and keys (`RECEIPT#<store>#...`): no '/' or '#'.
 STORE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}"
@@ -30,19 +33,30 @@ class FileKey:
     key: str
     store_id: str | None  # None when the key does not follow the naming rule
     file_date: str | None
-    base: str  # the key without `incoming/` and without `.csv[.gz]`
+    base: str | None  # `<store_id>/<date>[-<label>]`: the key without `incoming/` and `.csv[.gz]`
 
     @property
     def valid(self) -> bool:
-        return self.store_id is not None
+        return self.base is not None
 
     @property
     def report_key(self) -> str:
-        return f"{REPORTS}{self.base}.json"
+        return self.outputs()[0]
 
     @property
     def rejects_key(self) -> str:
-        return f"{REJECTS}{self.base}.csv"
+        return self.outputs()[1]
+
+    def outputs(self, file_id: str | None = None) -> tuple[str, str]:
+        """The report and rejects keys of a run: by store and file name, or for a key off the rule
+        by the run's file id (a key off the rule has none of its own: ValueError without it)."""
+        if self.base is not None:
+            stem = self.base
+        elif file_id is not None and re.fullmatch(r"[0-9a-f]{1,64}", file_id):
+            stem = f"{BAD_KEY}{file_id}"
+        else:
+            raise ValueError(f"the key {self.key!r} is off the naming rule: its outputs need the file id")
+        return f"{REPORTS}{stem}.json", f"{REJECTS}{stem}.csv"
 
 
 def is_incoming(key: str) -> bool:
@@ -50,11 +64,10 @@ def is_incoming(key: str) -> bool:
 
 
 def parse_key(key: str) -> FileKey:
-    rest = key[len(INCOMING) :] if key.startswith(INCOMING) else key
-    base = re.sub(r"\.csv(\.gz)?$", "", rest)
     match = _KEY.match(key)
     if match is None or not _real_date(match["date"]):
-        return FileKey(key, None, None, base)
+        return FileKey(key, None, None, None)
+    base = re.sub(r"\.csv(\.gz)?$", "", key[len(INCOMING) :])
     return FileKey(key, match["store"], match["date"], base)
 
 

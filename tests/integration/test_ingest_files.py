@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -17,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib import clock, config
+from chalicelib import aws, clock, config
+from chalicelib.services import ingest as ingest_service
 from chalicelib.services import members as member_service
-from chalicelib.services.sales_files import limits
-from chalicelib.store import aws, dynamo, keys
+from chalicelib.store import dynamo, keys
 from chalicelib.store.members import load_member
 from loyalty_tools.local.pump import SqsPump
 from tests.support import FixedClock, enrol_command
@@ -62,8 +63,7 @@ class Harness:
         return self.report(name, store)
 
     def report(self, name: str = "2026-11-21.csv", store: str = "s1") -> dict[str, Any]:
-        from chalicelib.ingest import names
-        from chalicelib.store import objects
+        from chalicelib.ingest import names, objects
 
         found = objects.get_json(BUCKET, names.parse_key(f"incoming/{store}/{name}").report_key)
         assert found is not None, "no report"
@@ -85,7 +85,7 @@ def ingest(moto_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]
     monkeypatch.setenv("INGEST_QUEUE_NAME", QUEUE)
     config.reset()
     monkeypatch.setattr(clock, "now", FixedClock(NOW))
-    monkeypatch.setattr(limits, "ROW_WORKERS", 1)  # moto's DynamoDB is not thread-safe
+    monkeypatch.setattr(ingest_service, "ROW_WORKERS", 1)  # moto's DynamoDB is not thread-safe
     sqs = aws.client("sqs")
     # Visibility 0: a message the handler failed is delivered again at once.
     url = sqs.create_queue(QueueName=QUEUE, Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
@@ -441,7 +441,7 @@ def test_a_header_only_file_completes_with_no_rows(ingest: Harness) -> None:
 
 
 def test_a_file_over_the_size_limit_fails(ingest: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(limits, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(ingest_service, "MAX_FILE_BYTES", 100)
     enrol("m1")
     report = ingest.run(csv_file(*(sale(f"r{i}", "1.00", "m1") for i in range(5))))
     assert (report["status"], report["reason"]) == ("failed", "too_large")
@@ -449,7 +449,10 @@ def test_a_file_over_the_size_limit_fails(ingest: Harness, monkeypatch: pytest.M
 
 
 def test_a_key_outside_the_naming_rule_fails_with_bad_key(ingest: Harness) -> None:
-    ingest.upload(csv_file(sale("r1", "1.00")), "sales.txt")
+    key = ingest.upload(csv_file(sale("r1", "1.00")), "sales.txt")
     ingest.deliver()
-    report = ingest.report("sales.txt")
-    assert (report["status"], report["reason"]) == ("failed", "bad_key")
+    listed = aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="reports/")["Contents"]
+    assert len(listed) == 1  # named by the run's file id, not by the key (test_ingest_untrusted.py)
+    report = json.loads(aws.client("s3").get_object(Bucket=BUCKET, Key=listed[0]["Key"])["Body"].read())
+    assert (report["status"], report["reason"], report["key"]) == ("failed", "bad_key", key)
+    assert listed[0]["Key"] == f"reports/_bad_key/{report['file_id']}.json"

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib import aws
 from chalicelib.csv_safe import DANGEROUS_FIRST
-from chalicelib.services.sales_files import limits
-from chalicelib.store import aws
+from chalicelib.services import ingest as ingest_service
 from tests.integration.test_ingest_files import (  # the shared harness
     BUCKET,
     HEADER,
@@ -93,7 +93,7 @@ def test_formulas_in_rejects_of_a_file_in_chunks_and_returns_are_text(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Rejects of both phases are merged per chunk (the returns phase reads the sales part back)."""
-    monkeypatch.setattr(limits, "ROWS_PER_CHUNK", 2)
+    monkeypatch.setattr(ingest_service, "ROWS_PER_CHUNK", 2)
     enrol("m1")
     rows = [HEADER.split(",")]
     rows.append(["s1", "r1", AT, "SALE", "+1", "CNY", "m1", "", ""])  # sales phase: bad_amount
@@ -210,3 +210,45 @@ def test_a_gzip_bomb_fails_the_file_without_taking_the_memory(tmp_path: Path, pr
     assert counts(report) == (0, 0, 0, 0)
     assert result["available"] == WELCOME
     assert result["peak_mb"] - result["before_mb"] < 100, result
+
+
+# --- keys off the naming rule --------------------------------------------------------------------
+
+OFF_THE_RULE = [
+    "incoming/S1/../../reports/x.json",
+    "incoming/s1/../s2/2026-11-21.csv",  # would land on store s2's report once normalised
+    "incoming/../reports/s1/2026-11-21.csv",
+    "incoming/s1/./2026-11-21.csv",
+    "incoming/s1//2026-11-21.csv",
+    "incoming/s1/2026-11-21.csv/..",
+    "incoming/s1\\..\\..\\reports\\2026-11-21.csv",
+    "incoming/s1/" + "n" * 1000 + ".csv",  # S3 allows 1,024 bytes
+    "incoming/s1/%C3%A9%FF%FE+x .csv",  # percent escapes, a plus and a space as they are
+    "incoming/s1/Ã©tÃ© Ã¼\ufffd\u202e.csv",  # mojibake, U+FFFD, a right-to-left override
+]
+SAFE_OUTPUT = re.compile(r"^reports/_bad_key/[0-9a-f]{24}\.json$")
+
+
+def test_reports_of_keys_off_the_rule_are_named_by_their_file_id(ingest: Harness) -> None:  # noqa: F811
+    # Given: files uploaded under keys that break the naming rule in every way we know
+    for key in OFF_THE_RULE:
+        aws.client("s3").put_object(Bucket=BUCKET, Key=key, Body=sale("r1", "1.00").encode())
+
+    # When
+    ingest.deliver()
+
+    # Then: each failed as bad_key, with its report under reports/_bad_key/<file id>.json, and
+    # nothing else was written anywhere in the bucket
+    written = [
+        item["Key"]
+        for page in aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        for item in page.get("Contents", [])
+        if item["Key"] not in OFF_THE_RULE
+    ]
+    assert all(SAFE_OUTPUT.match(key) for key in written), written
+    reports = [json.loads(aws.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()) for key in written]
+    assert sorted(report["key"] for report in reports) == sorted(OFF_THE_RULE)
+    for report, key in zip(reports, written, strict=True):
+        assert (report["status"], report["reason"]) == ("failed", "bad_key")
+        assert report["report_key"] == key == f"reports/_bad_key/{report['file_id']}.json"
+        assert report["rejects_key"] == f"rejects/_bad_key/{report['file_id']}.csv"

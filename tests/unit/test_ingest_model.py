@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.ingest import names, rows, tally
 from chalicelib.ingest.rows import HeaderProblem
@@ -21,10 +24,6 @@ from chalicelib.ingest.rows import HeaderProblem
             "reports/S-01.a/2026-11-21-pm_2.json",
             "rejects/S-01.a/2026-11-21-pm_2.csv",
         ),
-        ("incoming/s1/2026-02-30.csv", None, None, "reports/s1/2026-02-30.json", "rejects/s1/2026-02-30.csv"),
-        ("incoming/s1/sales.txt", None, None, "reports/s1/sales.txt.json", "rejects/s1/sales.txt.csv"),
-        ("incoming/a:b/2026-11-21.csv", None, None, "reports/a:b/2026-11-21.json", "rejects/a:b/2026-11-21.csv"),
-        ("incoming/2026-11-21.csv", None, None, "reports/2026-11-21.json", "rejects/2026-11-21.csv"),
     ],
 )
 def test_keys_of_a_file_and_its_outputs(
@@ -32,7 +31,45 @@ def test_keys_of_a_file_and_its_outputs(
 ) -> None:
     parsed = names.parse_key(key)
     assert (parsed.store_id, parsed.file_date, parsed.report_key, parsed.rejects_key) == (store, day, report, rejects)
+    assert parsed.outputs("0a1b2c") == (report, rejects)  # the file id does not matter
     assert not parsed.report_key.startswith(names.INCOMING)  # an output never triggers an ingestion
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "incoming/s1/2026-02-30.csv",
+        "incoming/s1/sales.txt",
+        "incoming/a:b/2026-11-21.csv",
+        "incoming/2026-11-21.csv",
+        "incoming/S1/../../reports/x.json",
+        "incoming/s1/./2026-11-21.csv",
+        "incoming/s1\\..\\2026-11-21.csv",
+        "incoming/s1/" + "n" * 1000 + ".csv",
+        "incoming/s1/%FF%FE.csv",
+        "incoming/_bad_key/2026-11-21.csv",
+    ],
+)
+def test_a_key_off_the_rule_has_outputs_named_by_the_file_id_only(key: str) -> None:
+    parsed = names.parse_key(key)
+    assert (parsed.valid, parsed.store_id, parsed.file_date) == (False, None, None)
+    assert parsed.outputs("0a1b2c") == ("reports/_bad_key/0a1b2c.json", "rejects/_bad_key/0a1b2c.csv")
+    with pytest.raises(ValueError):
+        _ = parsed.report_key  # it has none of its own
+    with pytest.raises(ValueError):
+        parsed.outputs("../x")  # nor does a file id that is not one
+
+
+SAFE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")  # never empty, never "." or ".."
+
+
+@given(st.text(max_size=300), st.from_regex(r"[0-9a-f]{24}", fullmatch=True))
+def test_no_key_chooses_where_its_outputs_go(text: str, file_id: str) -> None:
+    for key in (text, f"incoming/{text}", f"incoming/s1/{text}", f"incoming/s1/2026-11-21{text}"):
+        for output in names.parse_key(key).outputs(file_id):
+            kind, *parts = output.split("/")
+            assert kind in ("reports", "rejects") and len(output) <= 200, output
+            assert all(SAFE_PART.fullmatch(part) for part in parts), output
 
 
 def test_only_objects_under_incoming_are_files() -> None:
