@@ -21,6 +21,12 @@ POINTS_EXPIRED = "PointsExpired"
 FILES_COMPLETED = "IngestFilesCompleted"
 FILES_FAILED = "IngestFilesFailed"
 FILE_DURATION = "IngestFileDuration"
+# One per completed file with the dimensions {service, store_id} (not {service}: a metric of its own).
+STORE_FILES = "IngestStoreFiles"
+STORE_DIMENSION = "store_id"
+# Hours since a store's last completed file, {service, store_id}, put every hour by the stack's
+# store-watch function (infra/store_watch/handler.py) for each store with a file in two weeks.
+STORE_HOURS_SINCE_FILE = "StoreHoursSinceFile"
 ROWS_APPLIED = "IngestRowsApplied"
 ROWS_REJECTED = "IngestRowsRejected"
 ROWS_DUPLICATE = "IngestRowsDuplicate"
@@ -29,6 +35,10 @@ ROWS_DUPLICATE = "IngestRowsDuplicate"
 # whose counts were added, and records an earlier delivery had already counted (retries, re-reads).
 KPI_RECORDS_COUNTED = "KpiRecordsCounted"
 KPI_RECORDS_DUPLICATE = "KpiRecordsDuplicate"
+
+# API requests answered 429 (API Gateway's throttling), counted from the stage's access log by a
+# metric filter (the app answers no 429 itself), dimension ApiName = the API's name per stage.
+API_THROTTLED = "ApiThrottled"
 
 # Domain events that could not be put on the bus (chalicelib/events.py).
 EVENTS_FAILED = "EventsFailed"

@@ -18,11 +18,21 @@ from constructs import Construct
 from infra import metrics
 
 if TYPE_CHECKING:
+    from infra.discovery import Function
     from infra.stack import AppQueue, AppStream, LoyaltyStack
 
 FIVE_MINUTES = Duration.minutes(5)
 HOUR = Duration.hours(1)
 RUNBOOK = "Runbook: infra/DEPLOY.md, 'Alarms'."
+# Kinds of function whose failed invocations Lambda or the source retries by itself: a single error
+# or throttle often heals on the retry, so their alarms wait for 2 of 3 periods. An API call or an
+# authorizer is not retried by anyone of ours: 1 of 1. Jobs are not retried (their next hourly run
+# continues the work), so their errors are counted per hour: 2 failed runs in 3 hours alarm, a single
+# failed run is the failure queue's alarm (jobs-FailedRuns).
+RETRIED_KINDS = ("sqs", "stream")
+ASYNC_KINDS = ("schedule", "lambda")  # invoked asynchronously (EventBridge, or anything for `lambda`)
+# A function's longest invocation over this share of its timeout: it is about to time out.
+NEAR_TIMEOUT = 0.8
 TABLE_OPERATIONS = [
     dynamodb.Operation.GET_ITEM,
     dynamodb.Operation.BATCH_GET_ITEM,
@@ -58,6 +68,20 @@ def app_metric(
     )
 
 
+def store_silence_query() -> str:
+    """Metrics Insights: the hours since each store's last file, one time series per store."""
+    return (
+        f'SELECT MAX({metrics.STORE_HOURS_SINCE_FILE}) FROM SCHEMA("{metrics.NAMESPACE}", service, '
+        f"{metrics.STORE_DIMENSION}) WHERE service = '{metrics.SERVICE}' GROUP BY {metrics.STORE_DIMENSION}"
+    )
+
+
+def store_ages_search() -> str:
+    """Dashboards only (alarms cannot SEARCH): every store's hours since its last file."""
+    schema = "{" + f"{metrics.NAMESPACE},service,{metrics.STORE_DIMENSION}" + "}"
+    return f"SEARCH('{schema} MetricName=\"{metrics.STORE_HOURS_SINCE_FILE}\"', 'Maximum', 3600)"
+
+
 def _short(queue: str) -> str:
     """`loyalty-ingest` → `ingest`: alarm names already start with the stack's name."""
     return queue.removeprefix(f"{metrics.SERVICE}-")
@@ -70,13 +94,20 @@ def total_of(name: str) -> cw.MathExpression:
     return cw.MathExpression(expression=expression, label=name, period=HOUR, using_metrics={})
 
 
-def lambda_metric(function_name: str, name: str, *, statistic: str = "Sum", label: str | None = None) -> cw.Metric:
+def lambda_metric(
+    function_name: str,
+    name: str,
+    *,
+    statistic: str = "Sum",
+    label: str | None = None,
+    period: Duration = FIVE_MINUTES,
+) -> cw.Metric:
     return cw.Metric(
         namespace="AWS/Lambda",
         metric_name=name,
         dimensions_map={"FunctionName": function_name},
         statistic=statistic,
-        period=FIVE_MINUTES,
+        period=period,
         label=label,
     )
 
@@ -96,6 +127,7 @@ class Monitoring(Construct):
         for stream in stack.streams:
             self._stream_alarms(stream)
         self._ingestion_alarms()
+        self._store_alarms()
         self._job_alarms()
         self._alarm(
             "EventsFailed",
@@ -141,28 +173,83 @@ class Monitoring(Construct):
     def _function_alarms(self) -> None:
         for function in self.stack.handlers.functions:
             name = self.stack.function(function.logical_id).ref
-            retried = (
-                " Its batch is split and retried; records that keep failing are skipped to its "
-                "on-failure queue (alarm FailedBatches)."
-                if function.kind == "stream"
-                else ""
-            )
+            retried = {
+                "stream": " Its batch is split and retried; records that keep failing are skipped to its "
+                "on-failure queue (alarm FailedBatches).",
+                "sqs": " The message comes back after the visibility timeout; after 3 deliveries it goes to "
+                "the DLQ (alarm DeadLetters).",
+                "schedule": " Jobs are not retried: each failed run is also on the jobs' failure queue "
+                "(alarm jobs-FailedRuns); the next hourly run continues the work.",
+            }.get(function.kind, "")
+            errors_period, errors_of = self._errors_window(function.kind)
             self._alarm(
                 f"{function.logical_id}-Errors",
-                lambda_metric(name, "Errors"),
+                lambda_metric(name, "Errors", period=errors_period),
                 threshold=1,
+                evaluation_periods=errors_of[1],
+                datapoints_to_alarm=errors_of[0],
                 description=f"Function {function.logical_id} ({function.kind} handler "
-                f"{function.name!r}) failed: an exception or a timeout.{retried} First response: "
+                f"{function.name!r}) failed (an exception or a timeout) in {errors_of[0]} of "
+                f"{errors_of[1]} {self._span(errors_period)} periods.{retried} First response: "
                 "its log group, filtered on ERROR, for the stack trace.",
             )
+            throttles_of = (2, 3) if function.kind in (*RETRIED_KINDS, *ASYNC_KINDS) else (1, 1)
             self._alarm(
                 f"{function.logical_id}-Throttles",
                 lambda_metric(name, "Throttles"),
                 threshold=1,
-                description=f"Lambda refused invocations of {function.logical_id}: the account's "
-                "concurrency is exhausted. First response: the account's ConcurrentExecutions "
-                "and which function spiked.",
+                evaluation_periods=throttles_of[1],
+                datapoints_to_alarm=throttles_of[0],
+                description=f"Lambda refused invocations of {function.logical_id} in {throttles_of[0]} of "
+                f"{throttles_of[1]} five-minute periods: the account's concurrency is exhausted. First "
+                "response: the account's ConcurrentExecutions and which function spiked.",
             )
+            self._near_timeout_alarm(function, name)
+            if function.kind in ASYNC_KINDS:
+                self._alarm(
+                    f"{function.logical_id}-AsyncEventsDropped",
+                    lambda_metric(name, "AsyncEventsDropped"),
+                    threshold=1,
+                    description=f"Lambda dropped an asynchronous event of {function.logical_id} ({function.kind} "
+                    f"handler {function.name!r}): it failed every attempt, or waited too long to start (throttling). "
+                    "That invocation did not happen." + (retried if function.kind == "schedule" else "") + " First "
+                    "response: the function's log and Throttles; for a job, the failure queue's message.",
+                )
+
+    def _errors_window(self, kind: str) -> tuple[Duration, tuple[int, int]]:
+        """(period, (M, N)) of a function's Errors alarm: M periods with errors out of N."""
+        if kind == "schedule":
+            return HOUR, (2, 3)
+        if kind in RETRIED_KINDS:
+            return FIVE_MINUTES, (2, 3)
+        return FIVE_MINUTES, (1, 1)
+
+    @staticmethod
+    def _span(period: Duration) -> str:
+        return "hourly" if period.to_seconds() == HOUR.to_seconds() else "five-minute"
+
+    def _near_timeout_alarm(self, function: Function, name: str) -> None:
+        _, timeout_s = self.stack.sizing(function)
+        period, of = (HOUR, (3, 3)) if function.kind == "schedule" else (FIVE_MINUTES, (2, 3))
+        if function.kind == "schedule":
+            why = (
+                "A job stops itself ~10 s before its timeout and the next run continues, so this means it "
+                "used its whole budget 3 hours running: it is not catching up with what is due."
+            )
+        else:
+            why = "A little more and it times out (its Errors follow)."
+        self._alarm(
+            f"{function.logical_id}-NearTimeout",
+            lambda_metric(name, "Duration", statistic="Maximum", period=period),
+            threshold=NEAR_TIMEOUT * timeout_s * 1000,  # Duration is in milliseconds
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=of[1],
+            datapoints_to_alarm=of[0],
+            description=f"{function.logical_id}'s longest invocation took over {int(NEAR_TIMEOUT * 100)} % of its "
+            f"{timeout_s} s timeout in {of[0]} of {of[1]} {self._span(period)} periods. {why} First response: "
+            "its Duration and the table's latency and throttles on the dashboard; for a job, how many members "
+            "are due (a month end, a large import); raise the timeout (infra/stages.py) only once the cause is known.",
+        )
 
     def _api_alarms(self) -> None:
         if not self.stack.handlers.logical_ids("api"):
@@ -183,6 +270,49 @@ class Monitoring(Construct):
             description=f"More than {stage.api_5xx_percent} % of API requests answered 5xx in 2 of 3 five-minute "
             "periods. First response: APIHandler's log group (ERROR), then DynamoDB throttles and "
             "the function's Errors/Duration.",
+        )
+        self._api_latency_and_throttling_alarms()
+
+    def _api_latency_and_throttling_alarms(self) -> None:
+        stage = self.stack.stage
+        self._alarm(
+            "ApiLatencyP99",
+            cw.MathExpression(
+                expression=f"IF(requests >= {stage.api_5xx_min_requests}, p99, 0)",
+                using_metrics={"p99": self.api_metric("Latency", "p99"), "requests": self.api_metric("Count")},
+                label="latency p99 (ms)",
+                period=FIVE_MINUTES,
+            ),
+            threshold=stage.api_p99_ms,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            description=f"The API's p99 latency stayed above {stage.api_p99_ms} ms for 15 minutes (with enough "
+            "traffic to matter). First response: IntegrationLatency vs Latency on the dashboard (the function, "
+            "or API Gateway and the authorizer?), then APIHandler's Duration, cold starts (Init Duration in "
+            "its log) and table latency and throttles.",
+        )
+        self._alarm(
+            "ApiThrottled",
+            self.throttled_metric(),
+            threshold=1,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            description="API Gateway answered 429 (its stage throttling refused requests) in 2 of 3 five-minute "
+            f"periods: a storefront or store exceeds {stage.api_rate_limit} requests/s (burst "
+            f"{stage.api_burst_limit}). First response: the access log "
+            f"(/aws/apigateway/{self.stack.api_name}/access, status 429) for which routes and when; a client "
+            "retrying without backoff, or real growth (raise the stage's limits in infra/stages.py)?",
+        )
+
+    def throttled_metric(self) -> cw.Metric:
+        """429s counted from the access log (infra/stack.py: ApiThrottledRequests)."""
+        return cw.Metric(
+            namespace=metrics.NAMESPACE,
+            metric_name=metrics.API_THROTTLED,
+            dimensions_map={"ApiName": self.stack.api_name},
+            statistic="Sum",
+            period=FIVE_MINUTES,
         )
 
     def api_metric(self, name: str, statistic: str = "Sum") -> cw.Metric:
@@ -307,6 +437,48 @@ class Monitoring(Construct):
             "import? bad_currency from one store's till?).",
         )
 
+    def _store_alarms(self) -> None:
+        """A store that has sent no file for `store_silence_hours`: one alarm, each store a contributor
+        (the store-watch function puts the hours since each store's last file every hour)."""
+        hours = self.stack.stage.store_silence_hours
+        self._alarm(
+            "StoreSilent",
+            cw.MathExpression(
+                expression=store_silence_query(),
+                using_metrics={},
+                label="hours since the store's last file",
+                period=HOUR,
+            ),
+            threshold=hours,
+            description=f"A store that sent sales files in the last two weeks has completed none for {hours} "
+            "hours (the alarm names it: one contributor per store_id). Its till export or upload is broken, "
+            "or it is closed. First response: GET /files?store_id=<store> (its last files and reports), "
+            "then call the store; a closed store leaves the alarm two weeks after its last file.",
+        )
+        function = self.stack.store_watch.function_name
+        self._alarm(
+            "StoreWatch-Errors",
+            lambda_metric(function, "Errors", period=HOUR),
+            threshold=1,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            description="The store-watch function (hours since each store's last file, for StoreSilent) failed "
+            "in 2 of 3 hourly runs: StoreSilent is blind meanwhile. First response: its log group "
+            f"(/aws/lambda/{self.stack.stack_name}/StoreWatch), filtered on ERROR.",
+        )
+        self._alarm(
+            "StoreWatch-Heartbeat",
+            lambda_metric(function, "Invocations", period=HOUR),
+            threshold=1,
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            missing=cw.TreatMissingData.BREACHING,
+            description="The store-watch function has not run for 3 hours (its hourly EventBridge rule is disabled "
+            "or gone): StoreSilent is blind. First response: the stack's rule StoreWatchSchedule in EventBridge "
+            "(enable it, or redeploy the stack if it is missing).",
+        )
+
     def _job_alarms(self) -> None:
         failures = self.stack.job_failures
         if failures is not None:
@@ -345,10 +517,14 @@ class Monitoring(Construct):
         if stack.handlers.logical_ids("api"):
             dashboard.add_widgets(
                 cw.GraphWidget(
-                    title="API requests and errors",
+                    title="API requests (left), errors and 429s (right)",
                     width=THIRD,
                     left=[self.api_metric("Count")],
-                    right=[self.api_metric("4XXError"), self.api_metric("5XXError")],
+                    right=[
+                        self.api_metric("4XXError"),
+                        self.api_metric("5XXError"),
+                        self.throttled_metric().with_(label="429 (throttled)"),
+                    ],
                 ),
                 cw.GraphWidget(
                     title="API latency (ms)",
@@ -386,6 +562,16 @@ class Monitoring(Construct):
                     for name in (metrics.ROWS_APPLIED, metrics.ROWS_REJECTED, metrics.ROWS_DUPLICATE)
                 ],
             ),
+        )
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Hours since each store's last sales file",
+                width=WIDE,
+                left=[cw.MathExpression(expression=store_ages_search(), label="", period=HOUR, using_metrics={})],
+                left_annotations=[
+                    cw.HorizontalAnnotation(value=stack.stage.store_silence_hours, label="StoreSilent alarm")
+                ],
+            )
         )
         queues = list(stack.queues.values())
         dashboard.add_widgets(

@@ -7,6 +7,7 @@ dashboard (infra/monitoring.py).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -15,10 +16,13 @@ from typing import cast
 
 from aws_cdk import CfnElement, CfnOutput, CfnResource, Duration, Environment, RemovalPolicy, Stack, Tags
 from aws_cdk import Stage as Assembly
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
@@ -85,6 +89,22 @@ JOB_PERIOD_S = 3600
 # those for `lambda_architecture: arm64` (tests/infra/test_runtime.py looks inside the package).
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_ARCHITECTURE = "arm64"
+# The store-watch function (infra/store_watch/handler.py): hours since each store's last file.
+STORE_WATCH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "store_watch")
+STORE_WATCH_TIMEOUT = Duration.minutes(2)
+# API Gateway's access log, one JSON object per request: what the 429 metric filter reads, and who
+# got what when. No personal data: the resource path is the route's template (`/members/{member_id}`),
+# not the path with ids; no source IP; no headers.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTimeEpoch",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "responseLatency": "$context.responseLatency",
+    "integrationStatus": "$context.integration.status",
+    "errorType": "$context.error.responseType",
+}
 # API Gateway reuses an authorizer's answer for a token this long. docs/api.md bounds how long a revoked
 # key keeps working on AWS to 5 minutes; explicit, so that neither API Gateway's default (300 s) nor
 # Chalice's omission of it decides. The functions cache nothing more (AUTH_CACHE_SECONDS unset).
@@ -205,6 +225,7 @@ class LoyaltyStack(Stack):
             self._wire_stream_consumer(stream)
         self._configure_api()
 
+        self.store_watch = self._store_watch()
         self.alarm_topic = self._alarm_topic(alarm_email)
         self.monitoring = Monitoring(self, "Monitoring", stack=self)
         self._outputs()
@@ -495,14 +516,18 @@ class LoyaltyStack(Stack):
         """The SAM function that `chalice package` made for a handler (an aws_sam.CfnFunction)."""
         return self.chalice.get_resource(logical_id)
 
-    def _configure_function(self, function: Function) -> None:
+    def sizing(self, function: Function) -> tuple[int, int]:
+        """(memory in MB, timeout in seconds) of a function of the app."""
         stage = self.stage
-        resource = self.function(function.logical_id)
-        memory, timeout = {
+        return {
             "api": (stage.api_memory_mb, stage.api_timeout_s),
             "authorizer": (stage.api_memory_mb, stage.authorizer_timeout_s),
             "stream": (stage.worker_memory_mb, stage.stream_timeout_s),
         }.get(function.kind, (stage.worker_memory_mb, stage.worker_timeout_s))
+
+    def _configure_function(self, function: Function) -> None:
+        resource = self.function(function.logical_id)
+        memory, timeout = self.sizing(function)
         resource.add_property_override("MemorySize", memory)
         resource.add_property_override("Timeout", timeout)
         if function.kind == "schedule":
@@ -560,6 +585,7 @@ class LoyaltyStack(Stack):
             resource.add_property_override(prefix + name, value)
 
     def _configure_api(self) -> None:
+        self.api_access_logs: logs.LogGroup | None = None
         if not self.handlers.logical_ids("api"):
             return
         api = self.chalice.get_resource("RestAPI")
@@ -585,6 +611,56 @@ class LoyaltyStack(Stack):
                 }
             ],
         )
+        self.api_access_logs = self._api_access_logs(api)
+
+    def _api_access_logs(self, api: CfnResource) -> logs.LogGroup:
+        """The stage's access log (JSON), and the 429s counted from it: API Gateway has no metric of
+        its own for requests it throttled (they are among the 4XXError)."""
+        group = logs.LogGroup(
+            self,
+            "ApiAccessLogs",
+            log_group_name=f"/aws/apigateway/{self.api_name}/access",
+            retention=self.stage.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        fields = {**ACCESS_LOG_FIELDS, "api": self.api_name}  # the metric's dimension
+        api.add_property_override(
+            "AccessLogSetting",
+            {"DestinationArn": group.log_group_arn, "Format": json.dumps(fields, separators=(",", ":"))},
+        )
+        # API Gateway writes any API's logs with the one role set in its account settings (per region).
+        # Retained: deleting a stage's stack must not take away the role another stack's API logs with.
+        role = iam.Role(
+            self,
+            "ApiGatewayLogsRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway's account-wide role for writing API logs to CloudWatch Logs",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+            ],
+        )
+        role.apply_removal_policy(RemovalPolicy.RETAIN)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4",
+            "API Gateway's account-level logging role: AWS's own policy for it, which covers the log groups "
+            "API Gateway creates for any API of the account and region.",
+            ["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"],
+        )
+        account = apigateway.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=role.role_arn)
+        account.apply_removal_policy(RemovalPolicy.RETAIN)
+        api.add_dependency(account)  # a stage with access logs is refused until the account has the role
+        logs.MetricFilter(
+            self,
+            "ApiThrottledRequests",
+            log_group=group,
+            metric_namespace=metrics.NAMESPACE,
+            metric_name=metrics.API_THROTTLED,
+            filter_pattern=logs.FilterPattern.string_value("$.status", "=", "429"),
+            metric_value="1",
+            dimensions={"ApiName": "$.api"},
+        )
+        return group
 
     @property
     def api_name(self) -> str:
@@ -594,6 +670,92 @@ class LoyaltyStack(Stack):
     def api_stage(self) -> str:
         """API Gateway's stage (`api_gateway_stage` of .chalice/config.json): a metric dimension."""
         return str(self.chalice.get_resource("RestAPI").stage_name)
+
+    # --- watching the stores' files ------------------------------------------------------------
+
+    def _store_watch(self) -> lambda_.Function:
+        """Every hour, the hours since each store's last completed file, as a metric per store (see
+        infra/store_watch/handler.py: CloudWatch cannot alarm on a metric that stops)."""
+        group = logs.LogGroup(
+            self,
+            "StoreWatchLogs",
+            log_group_name=f"/aws/lambda/{APP_NAME}-{self.stage.name}/StoreWatch",
+            retention=self.stage.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            "StoreWatchRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of the {APP_NAME} {self.stage.name} store-watch function",
+            inline_policies={
+                "watch": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            sid="ReadMetrics",
+                            actions=["cloudwatch:ListMetrics", "cloudwatch:GetMetricData"],
+                            resources=["*"],
+                        ),
+                        iam.PolicyStatement(
+                            sid="PutStoreAges",
+                            actions=["cloudwatch:PutMetricData"],
+                            resources=["*"],
+                            conditions={"StringEquals": {"cloudwatch:namespace": metrics.NAMESPACE}},
+                        ),
+                        iam.PolicyStatement(
+                            sid="WriteLogs",
+                            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                            resources=[group.log_group_arn],
+                        ),
+                    ]
+                )
+            },
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5",
+            "CloudWatch's ListMetrics, GetMetricData and PutMetricData have no resource-level permissions; "
+            "PutMetricData is held to the app's namespace by a condition.",
+            ["Resource::*"],
+        )
+        function = lambda_.Function(
+            self,
+            "StoreWatch",
+            description="Hours since each store's last completed sales file, as a metric per store",
+            runtime=lambda_.Runtime(LAMBDA_RUNTIME, lambda_.RuntimeFamily.PYTHON),
+            architecture=lambda_.Architecture.ARM_64,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(STORE_WATCH_DIR, exclude=["__pycache__", "*.pyc"]),
+            timeout=STORE_WATCH_TIMEOUT,
+            memory_size=256,
+            role=role,
+            log_group=group,
+            tracing=lambda_.Tracing.DISABLED,
+            environment={
+                "METRICS_NAMESPACE": metrics.NAMESPACE,
+                "METRICS_SERVICE": metrics.SERVICE,
+                "FILES_METRIC": metrics.STORE_FILES,
+                "AGE_METRIC": metrics.STORE_HOURS_SINCE_FILE,
+            },
+        )
+        # W3005: CDK states the function's dependency on its role twice (DependsOn and the GetAtt).
+        lint_ignore(
+            cast(CfnResource, function.node.default_child), ["W3005"], "CDK writes both; harmless, not ours to edit"
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            f"Pinned to the app's runtime ({LAMBDA_RUNTIME}, LAMBDA_RUNTIME) so that the stack moves to a new "
+            "Python in one step, with the Chalice functions.",
+        )
+        events.Rule(
+            self,
+            "StoreWatchSchedule",
+            description="Hours since each store's last sales file, every hour",
+            schedule=events.Schedule.rate(Duration.hours(1)),
+            targets=[targets.LambdaFunction(function)],
+        )
+        return function
 
     # --- alarms' destination and outputs -------------------------------------------------------
 

@@ -45,12 +45,14 @@ class Stage:
     api_burst_limit: int
     # Alarm thresholds.
     api_5xx_percent: float  # 5xx answers in % of requests over 5 minutes ...
-    api_5xx_min_requests: int  # ... once at least this many requests came in
+    api_5xx_min_requests: int  # ... once at least this many requests came in (also for the latency alarm)
+    api_p99_ms: int  # API Gateway's p99 latency over 5 minutes, sustained for 15 minutes
     reject_ratio_percent: float  # rejected rows in % of rows read, per hour
     reject_ratio_min_rows: int
     ingest_lag_seconds: int  # age of the oldest message on an ingestion queue
     stream_lag_seconds: int  # age of the last record a table-stream consumer read (IteratorAge)
     heartbeat_hours: int  # a job that has not reported for this long is missing
+    store_silence_hours: int  # a store that sent a file in the last 2 weeks but none for this long
 
 
 STAGES: dict[str, Stage] = {
@@ -75,11 +77,13 @@ STAGES: dict[str, Stage] = {
         api_burst_limit=100,
         api_5xx_percent=5.0,
         api_5xx_min_requests=20,
+        api_p99_ms=3000,
         reject_ratio_percent=20.0,
         reject_ratio_min_rows=50,
         ingest_lag_seconds=3600,
         stream_lag_seconds=3600,
         heartbeat_hours=25,
+        store_silence_hours=26,
     ),
     "prod": Stage(
         name="prod",
@@ -102,10 +106,12 @@ STAGES: dict[str, Stage] = {
         api_burst_limit=1000,
         api_5xx_percent=1.0,
         api_5xx_min_requests=50,
+        api_p99_ms=1500,
         reject_ratio_percent=5.0,
         reject_ratio_min_rows=100,
         ingest_lag_seconds=900,
         stream_lag_seconds=900,
         heartbeat_hours=25,
+        store_silence_hours=26,
     ),
 }

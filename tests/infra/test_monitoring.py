@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra import metrics
-from tests.infra.cfn import alarms, alarms_on, getatt, logical_id, of_type, ref
+from tests.infra.cfn import alarms, alarms_on, as_list, getatt, logical_id, of_type, ref
 from tests.infra.conftest import Stack
 
 SERVICE = {"service": "loyalty"}
@@ -47,7 +47,7 @@ def test_api_5xx_rate_is_alarmed(stack: Stack) -> None:
         pytest.skip("the app has no routes")
     api = {"ApiName": f"loyalty-{stack.stage}", "Stage": "api"}
     (alarm,) = alarms_on(stack.template, "AWS/ApiGateway", "5XXError", api)
-    assert alarms_on(stack.template, "AWS/ApiGateway", "Count", api) == [alarm]
+    assert alarm in alarms_on(stack.template, "AWS/ApiGateway", "Count", api)
     expression = next(m["Expression"] for m in alarm["Metrics"] if "Expression" in m)
     assert "100 * errors / requests" in expression
 
@@ -157,8 +157,9 @@ def test_the_dashboard_shows_what_ops_watch(stack: Stack) -> None:
         "EventsFailed",
         "alarm",
     ]
+    wanted += [metrics.STORE_HOURS_SINCE_FILE]
     if "RestAPI" in stack.template["Resources"]:
-        wanted += ["Latency", "5XXError", "4XXError"]
+        wanted += ["Latency", "5XXError", "4XXError", metrics.API_THROTTLED]
     if stack.inventory["schedules"]:
         wanted += ["JobDuration", "JobHeartbeat"]
     if stack.inventory["stream_consumers"]:
@@ -186,6 +187,7 @@ def test_every_metric_an_alarm_waits_for_is_one_the_app_emits() -> None:
         metrics.ROWS_APPLIED,
         metrics.EVENTS_FAILED,
         metrics.JOB_HEARTBEAT,
+        metrics.STORE_FILES,  # what the store-watch function turns into StoreHoursSinceFile
     }
     assert alarmed - emitted_metric_names() == set(), "rename in infra/metrics.py or emit them in chalicelib"
 
@@ -205,3 +207,160 @@ def test_every_metric_on_the_dashboard_is_one_the_app_emits() -> None:
     missing = shown - emitted_metric_names()
     if missing:  # an empty graph, not a silent alarm: worth a warning, not a red build
         warnings.warn(f"the dashboard shows metrics nothing emits yet: {sorted(missing)}", stacklevel=1)
+
+
+def functions_of_kind(stack: Stack, *kinds: str) -> list[str]:
+    inventory = stack.inventory
+    names = {
+        "schedule": [s["name"] for s in inventory["schedules"]],
+        "sqs": [c["name"] for c in inventory["sqs_consumers"]],
+        "stream": [c["name"] for c in inventory["stream_consumers"]],
+        "lambda": inventory["lambda_functions"],
+        "authorizer": inventory["authorizers"],
+    }
+    return [logical_id(name) for kind in kinds for name in names.get(kind, [])]
+
+
+def test_errors_wait_for_m_of_n_where_a_retry_is_expected(stack: Stack) -> None:
+    """A consumer's failed batch or message is retried, and usually heals: 1 of 1 paged on those.
+    Jobs are not retried, but the next hourly run continues: two failed runs in three hours."""
+    for name in functions_of_kind(stack, "sqs", "stream", "schedule"):
+        (alarm,) = alarms_on(stack.template, "AWS/Lambda", "Errors", {"FunctionName": ref(name)})
+        assert 2 <= alarm["DatapointsToAlarm"] <= alarm["EvaluationPeriods"], f"{stack.id}: {name} pages on one error"
+        (throttles,) = alarms_on(stack.template, "AWS/Lambda", "Throttles", {"FunctionName": ref(name)})
+        assert throttles["DatapointsToAlarm"] >= 2, f"{stack.id}: {name} pages on a single throttle"
+    for name in functions_of_kind(stack, "schedule"):
+        (alarm,) = alarms_on(stack.template, "AWS/Lambda", "Errors", {"FunctionName": ref(name)})
+        assert alarm["Period"] == 3600 and (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == (2, 3)
+    if "APIHandler" in stack.template["Resources"]:  # nobody of ours retries an API call
+        (alarm,) = alarms_on(stack.template, "AWS/Lambda", "Errors", {"FunctionName": ref("APIHandler")})
+        assert alarm.get("DatapointsToAlarm", 1) == alarm["EvaluationPeriods"] == 1
+
+
+def test_every_function_alarms_when_its_longest_invocation_nears_its_timeout(stack: Stack) -> None:
+    for name, function in of_type(stack.template, "AWS::Serverless::Function").items():
+        timeout_ms = function["Properties"]["Timeout"] * 1000
+        (alarm,) = alarms_on(stack.template, "AWS/Lambda", "Duration", {"FunctionName": ref(name)})
+        assert alarm["Statistic"] == "Maximum", name
+        assert 0.5 * timeout_ms <= alarm["Threshold"] < timeout_ms, f"{stack.id}: {name} {alarm['Threshold']}"
+        assert alarm["AlarmName"] == f"loyalty-{stack.stage}-{name}-NearTimeout"
+
+
+def test_asynchronously_invoked_functions_alarm_on_dropped_events(stack: Stack) -> None:
+    names = functions_of_kind(stack, "schedule", "lambda")
+    assert names
+    for name in names:
+        (alarm,) = alarms_on(stack.template, "AWS/Lambda", "AsyncEventsDropped", {"FunctionName": ref(name)})
+        assert alarm["Threshold"] == 1 and alarm["Statistic"] == "Sum"
+
+
+def test_api_p99_latency_is_alarmed_when_it_stays_high_with_traffic(stack: Stack) -> None:
+    if "RestAPI" not in stack.template["Resources"]:
+        pytest.skip("the app has no routes")
+    api = {"ApiName": f"loyalty-{stack.stage}", "Stage": "api"}
+    (alarm,) = alarms_on(stack.template, "AWS/ApiGateway", "Latency", api)
+    stats = {
+        m["MetricStat"]["Metric"]["MetricName"]: m["MetricStat"]["Stat"] for m in alarm["Metrics"] if "MetricStat" in m
+    }
+    assert stats == {"Latency": "p99", "Count": "Sum"}
+    expression = next(m["Expression"] for m in alarm["Metrics"] if "Expression" in m)
+    assert expression.startswith("IF(requests >= ")
+    assert alarm["Threshold"] == {"dev": 3000, "prod": 1500}[stack.stage]
+    assert alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"] == 3  # 15 minutes, not a cold start
+
+
+def test_api_429s_are_counted_from_the_access_log_and_alarmed(stack: Stack) -> None:
+    resources = stack.template["Resources"]
+    if "RestAPI" not in resources:
+        pytest.skip("the app has no routes")
+    api = resources["RestAPI"]
+    setting = api["Properties"]["AccessLogSetting"]
+    group = setting["DestinationArn"]["Fn::GetAtt"][0]
+    assert resources[group]["Type"] == "AWS::Logs::LogGroup" and resources[group]["Properties"]["RetentionInDays"] > 0
+    fields = json.loads(setting["Format"])
+    assert fields["status"] == "$context.status" and fields["api"] == f"loyalty-{stack.stage}"
+    assert not {"$context.identity.sourceIp", "$context.path"} & set(fields.values()), "no personal data in logs"
+    (metric_filter,) = [
+        f["Properties"]
+        for f in of_type(stack.template, "AWS::Logs::MetricFilter").values()
+        if f["Properties"]["LogGroupName"] == ref(group)
+    ]
+    assert metric_filter["FilterPattern"].replace(" ", "") == '{$.status="429"}'
+    (transformation,) = metric_filter["MetricTransformations"]
+    assert (transformation["MetricNamespace"], transformation["MetricName"]) == ("Loyalty", metrics.API_THROTTLED)
+    assert transformation["Dimensions"] == [{"Key": "ApiName", "Value": "$.api"}]
+    (alarm,) = alarms_on(stack.template, "Loyalty", metrics.API_THROTTLED, {"ApiName": f"loyalty-{stack.stage}"})
+    assert alarm["Threshold"] == 1
+    # API Gateway refuses a stage with access logs until its account has a logging role: the API
+    # waits for it, and both stay when a stack goes (another stage's API may log with that role).
+    (account,) = of_type(stack.template, "AWS::ApiGateway::Account")
+    assert account in as_list(api.get("DependsOn", []))
+    role = resources[account]["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    assert resources[account]["DeletionPolicy"] == resources[role]["DeletionPolicy"] == "Retain"
+    principal = resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert principal == {"Service": "apigateway.amazonaws.com"}
+
+
+def test_a_store_silent_for_26_hours_is_alarmed_with_the_store_as_a_contributor(stack: Stack) -> None:
+    """No list of stores anywhere: the store-watch function turns each store's last file into hours
+    (infra/store_watch/handler.py) and one Metrics Insights alarm groups them by store_id."""
+    (alarm,) = [a for a in alarms(stack.template) if a["AlarmName"] == f"loyalty-{stack.stage}-StoreSilent"]
+    (query,) = alarm["Metrics"]
+    assert query["Expression"] == (
+        'SELECT MAX(StoreHoursSinceFile) FROM SCHEMA("Loyalty", service, store_id) '
+        "WHERE service = 'loyalty' GROUP BY store_id"
+    )
+    assert query["Period"] == 3600 and alarm["Threshold"] == 26
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    watchers = [
+        name
+        for name, f in of_type(stack.template, "AWS::Lambda::Function").items()
+        if f["Properties"].get("Environment", {}).get("Variables", {}).get("AGE_METRIC") == "StoreHoursSinceFile"
+    ]
+    (watcher,) = watchers
+    variables = stack.template["Resources"][watcher]["Properties"]["Environment"]["Variables"]
+    assert variables["FILES_METRIC"] == metrics.STORE_FILES
+    rules = [
+        r["Properties"]
+        for r in of_type(stack.template, "AWS::Events::Rule").values()
+        if any(t["Arn"] == getatt(watcher) for t in r["Properties"].get("Targets", []))
+    ]
+    assert [r["ScheduleExpression"] for r in rules] == ["rate(1 hour)"]
+    function = {"FunctionName": ref(watcher)}
+    assert alarms_on(stack.template, "AWS/Lambda", "Errors", function)
+    (heartbeat,) = alarms_on(stack.template, "AWS/Lambda", "Invocations", function)
+    assert heartbeat["TreatMissingData"] == "breaching" and heartbeat["ComparisonOperator"] == "LessThanThreshold"
+
+
+ALARM_ROW = re.compile(r"^\| ([^|]*`[^|]*) \|", re.MULTILINE)  # the first column, with a `name`
+
+
+def runbook_titles() -> list[re.Pattern[str]]:
+    """The alarm titles of infra/DEPLOY.md's table, as patterns (`<Function>` is any logical id)."""
+    text = (ROOT / "infra" / "DEPLOY.md").read_text()
+    section = text.split("### Alarms: what each means, what to do first", 1)[1].split("\n### ", 1)[0]
+    titles = [t for row in ALARM_ROW.findall(section) for t in re.findall(r"`([^`]+)`", row)]
+    placeholders = {
+        "<Function>": "[A-Za-z0-9]+",
+        "<Job>": "Job[A-Za-z0-9]+",
+        "<index>": "[a-z0-9_]+",
+        "<queue>": "[a-z0-9-]+",
+    }
+    patterns = []
+    for title in titles:
+        pattern = re.escape(title)
+        for placeholder, regex in placeholders.items():
+            pattern = pattern.replace(re.escape(placeholder), regex)
+        patterns.append(re.compile(pattern + "$"))
+    return patterns
+
+
+def test_every_alarm_has_its_runbook_row_in_deploy_md(stack: Stack) -> None:
+    if stack.app != "project":
+        pytest.skip("the runbook is the project's (its stream consumer is KpiRollup)")
+    titles = runbook_titles()
+    assert titles
+    for alarm in alarms(stack.template):
+        name = alarm["AlarmName"].removeprefix(f"loyalty-{stack.stage}-")
+        assert any(t.match(name) for t in titles), f"infra/DEPLOY.md has no row for {name}"

@@ -17,6 +17,14 @@ WILDCARD_ONLY = {
         {"s3:PutBucketNotification"}
     ): "CDK's BucketNotificationsHandler (deploy time only) sets the bucket's notification; CDK writes "
     "this statement and the S3 action has no resource-level variant it uses.",
+    frozenset(
+        {"cloudwatch:ListMetrics", "cloudwatch:GetMetricData"}
+    ): "The store-watch function reads the stores' file metrics; CloudWatch has no resource-level "
+    "permissions for reading metrics.",
+    frozenset(
+        {"cloudwatch:PutMetricData"}
+    ): "The store-watch function puts the hours since each store's last file; PutMetricData has no "
+    "resource-level permission (a condition holds it to the app's namespace: tested below).",
 }
 
 
@@ -82,3 +90,10 @@ def test_the_api_functions_role_may_put_sales_files_under_incoming_for_presigned
         if name == role and s["Effect"] == "Allow" and "s3:PutObject" in as_list(s["Action"])
     ]
     assert any(incoming in as_list(s["Resource"]) for s in puts), f"{stack.id}: the API may not put incoming/*"
+
+
+def test_metric_data_may_be_put_in_the_apps_namespace_only(stack: Stack) -> None:
+    puts = [s for _, s in identity_policies(stack.template) if "cloudwatch:PutMetricData" in as_list(s["Action"])]
+    assert puts
+    for statement in puts:
+        assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Loyalty"}}

@@ -8,13 +8,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.metrics import EphemeralMetrics
+
 from chalicelib import clock, events
 from chalicelib.domain.calendar import local_date
 from chalicelib.domain.model import DomainEvent
 from chalicelib.ingest import names, reader
 from chalicelib.ingest.reader import FileProblem
 from chalicelib.ingest.tally import Tally, report
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import SERVICE, logger, metrics
 from chalicelib.program import load_program
 from chalicelib.services.sales_files import limits, tasks
 from chalicelib.services.sales_files.chunks import apply_chunk
@@ -148,6 +150,11 @@ def _finalize(file_id: str) -> None:
         duration = (finished - datetime.fromisoformat(run["started_at"])).total_seconds()
         metrics.add_metric(name="IngestFileDuration", unit="Seconds", value=duration)
         metrics.add_metric(name="IngestFilesCompleted", unit="Count", value=1)
+        # Per store too (dimensions service, store_id): what the StoreSilent alarm watches (infra/store_watch).
+        per_store = EphemeralMetrics(namespace=metrics.namespace, service=SERVICE)
+        per_store.add_dimension(name="store_id", value=run["store_id"])
+        per_store.add_metric(name="IngestStoreFiles", unit="Count", value=1)
+        per_store.flush_metrics()
         logger.info(
             "sales file completed",
             extra={k: summary[k] for k in ("file_id", "rows", "applied", "duplicates", "rejected")},
