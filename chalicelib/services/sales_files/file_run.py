@@ -10,10 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.calendar import local_date
-from chalicelib.domain.commands import CENT
+from chalicelib.domain.commands import CENT, check_currency
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.ingest.reader import Parsed
-from chalicelib.ingest.rows import RETURN, SALE, Rejection, SalesRow
+from chalicelib.ingest.rows import FIELD_REASONS, RETURN, SALE, Rejection, SalesRow
 from chalicelib.ingest.tally import Tally
 from chalicelib.program import Program, load_program
 from chalicelib.services.writes import check_occurred_at
@@ -52,12 +52,11 @@ class FileRun:
         """The per-row rules beyond the model (docs/sales-files.md), the same in both phases."""
         if row.store_id != self.store_id:
             return Rejection("store_mismatch", f"store_id {row.store_id!r} is not the file's store")
-        if row.currency != self.program.currency:
-            return Rejection("bad_currency", f"currency must be {self.program.currency}")
-        try:
+        try:  # the API's own checks, so both doors refuse the same values
+            check_currency(self.program.currency, row.currency)
             check_occurred_at(self.program, row.occurred_at, self.arrived)
         except InvalidRequest as error:
-            return Rejection("bad_timestamp", error.message)
+            return Rejection(FIELD_REASONS[error.details[0]["field"]], error.message)
         if kind == RETURN and not row.original_receipt_id:
             return Rejection("missing_field", "original_receipt_id is required for a RETURN")
         return None
