@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib import aws, clock, config
-from chalicelib.services import ingest as ingest_service
+from chalicelib import clock, config
 from chalicelib.services import members as member_service
-from chalicelib.store import dynamo, keys
+from chalicelib.services.sales_files import limits
+from chalicelib.store import aws, dynamo, keys
 from chalicelib.store.members import load_member
 from loyalty_tools.local.pump import SqsPump
 from tests.support import FixedClock, enrol_command
@@ -63,7 +63,8 @@ class Harness:
         return self.report(name, store)
 
     def report(self, name: str = "2026-11-21.csv", store: str = "s1") -> dict[str, Any]:
-        from chalicelib.ingest import names, objects
+        from chalicelib.ingest import names
+        from chalicelib.store import objects
 
         found = objects.get_json(BUCKET, names.parse_key(f"incoming/{store}/{name}").report_key)
         assert found is not None, "no report"
@@ -85,7 +86,7 @@ def ingest(moto_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]
     monkeypatch.setenv("INGEST_QUEUE_NAME", QUEUE)
     config.reset()
     monkeypatch.setattr(clock, "now", FixedClock(NOW))
-    monkeypatch.setattr(ingest_service, "ROW_WORKERS", 1)  # moto's DynamoDB is not thread-safe
+    monkeypatch.setattr(limits, "ROW_WORKERS", 1)  # moto's DynamoDB is not thread-safe
     sqs = aws.client("sqs")
     # Visibility 0: a message the handler failed is delivered again at once.
     url = sqs.create_queue(QueueName=QUEUE, Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
@@ -441,7 +442,7 @@ def test_a_header_only_file_completes_with_no_rows(ingest: Harness) -> None:
 
 
 def test_a_file_over_the_size_limit_fails(ingest: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest_service, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(limits, "MAX_FILE_BYTES", 100)
     enrol("m1")
     report = ingest.run(csv_file(*(sale(f"r{i}", "1.00", "m1") for i in range(5))))
     assert (report["status"], report["reason"]) == ("failed", "too_large")

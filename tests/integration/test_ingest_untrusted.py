@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.csv_safe import DANGEROUS_FIRST
-from chalicelib.services import ingest as ingest_service
+from chalicelib.services.sales_files import limits
+from chalicelib.store import aws
 from tests.integration.test_ingest_files import (  # the shared harness
     BUCKET,
     HEADER,
@@ -93,7 +93,7 @@ def test_formulas_in_rejects_of_a_file_in_chunks_and_returns_are_text(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Rejects of both phases are merged per chunk (the returns phase reads the sales part back)."""
-    monkeypatch.setattr(ingest_service, "ROWS_PER_CHUNK", 2)
+    monkeypatch.setattr(limits, "ROWS_PER_CHUNK", 2)
     enrol("m1")
     rows = [HEADER.split(",")]
     rows.append(["s1", "r1", AT, "SALE", "+1", "CNY", "m1", "", ""])  # sales phase: bad_amount

@@ -44,16 +44,18 @@ def start_file(record: dict[str, Any]) -> None:
         return
     now = clock.now()
     file_key = names.parse_key(key)
+    file_id = _file_id(bucket, key, record)
+    report_key, rejects_key = file_key.outputs(file_id)  # a bad key's are named by the file id
     run = file_runs.create_file(
         {
-            "file_id": _file_id(bucket, key, record),
+            "file_id": file_id,
             "key": key,
             "bucket": bucket,
             "store_id": file_key.store_id,
             "file_date": file_key.file_date or local_date(now, load_program().tz).isoformat(),
             "started_at": now.isoformat(),
-            "report_key": file_key.report_key,
-            "rejects_key": file_key.rejects_key,
+            "report_key": report_key,
+            "rejects_key": rejects_key,
             "etag": head.etag,
             "size": head.size,
             "upload_id": head.upload_id,
