@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 LOCAL_SECRET = "local-development-secret-not-for-production"
 
 
 class Settings(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # validated on first use, not at import
+
     stage: str = "local"
     table_name: str = "loyalty"
     bucket_name: str = "loyalty-sales-files"
