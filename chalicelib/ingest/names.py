@@ -23,9 +23,10 @@ BAD_KEY = "_bad_key/"  # no store id starts with "_", so no store's outputs can 
 STORE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}"
 _KEY = re.compile(
     rf"^incoming/(?P<store>{STORE_ID_PATTERN})/"
-    r"(?P<date>\d{4}-\d{2}-\d{2})(?:-(?P<label>[A-Za-z0-9._\-]{1,64}))?\.csv(?:\.gz)?$"
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:-(?P<label>[A-Za-z0-9._\-]{1,64}))?\.csv(?:\.gz)?\Z"
 )
-_NAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})(?:-(?P<label>[A-Za-z0-9._\-]{1,64}))?\.csv(?:\.gz)?$")
+# [0-9] and \Z: Python's \d takes every script's digits, and $ lets a trailing newline through.
+_NAME = re.compile(r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:-(?P<label>[A-Za-z0-9._\-]{1,64}))?\.csv(?:\.gz)?\Z")
 
 
 @dataclass(frozen=True)
