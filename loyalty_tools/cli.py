@@ -85,6 +85,10 @@ def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, ho
         if ingest is not None:
             pump = SqsPump(resources.queue_url, ingest[1], function_name=ingest[0]).start()
             running.callback(pump.stop)
+        dead_letters = sqs_handler(app, resources.dead_letter_queue_name)  # fails the files of dead messages
+        if dead_letters is not None:
+            dlq_pump = SqsPump(resources.dead_letter_queue_url, dead_letters[1], function_name=dead_letters[0]).start()
+            running.callback(dlq_pump.stop)
         rollup = stream_handler(app)
         if rollup is not None:
             stream_pump = StreamPump(resources.table_name, rollup[1], function_name=rollup[0]).start()
@@ -224,6 +228,39 @@ def check() -> None:
     if problems:
         raise click.ClickException(f"{len(problems)} problem(s) found")
     click.echo("ok: no problems found")
+
+
+@cli.group()
+def cards() -> None:
+    """Membership cards."""
+
+
+@cards.command("backfill")
+@click.option(
+    "--table",
+    default=None,
+    help="A deployed stack's table (AWS credentials and SIGNING_SECRET_ARN from the environment). "
+    "Default: the running `loyalty dev`.",
+)
+def cards_backfill(table: str | None) -> None:
+    """Give every member enrolled before cards a card number (through the audit index, never a
+    Scan), and re-key phone claims made under the earlier normalisation. Safe to run again."""
+    if table:
+        # Contact hashes are keyed with the stage's secret: the local default would re-key every
+        # phone of a deployed table under the wrong key.
+        if not (os.environ.get("SIGNING_SECRET") or os.environ.get("SIGNING_SECRET_ARN")):
+            raise click.UsageError("--table needs SIGNING_SECRET_ARN (or SIGNING_SECRET) of that stage")
+        os.environ["TABLE_NAME"] = table
+    else:
+        _use_running_stack()
+    from chalicelib.config import reset
+    from chalicelib.services import backfill
+
+    reset()
+    result = backfill.run()
+    click.echo(json.dumps(result.as_dict(), sort_keys=True))
+    if result.contact_conflicts:
+        raise click.ClickException(f"{len(result.contact_conflicts)} member(s) share a phone or email with another")
 
 
 @cli.group()

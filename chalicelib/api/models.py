@@ -8,9 +8,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
-from chalicelib.domain import commands
+from chalicelib.domain import attribution, cards, commands
+from chalicelib.domain.errors import InvalidRequest
+from chalicelib.ingest.names import STORE_ID_PATTERN
 
 ClientId = Annotated[str, Field(min_length=1, max_length=commands.CLIENT_ID_MAX, pattern=commands.CLIENT_ID_PATTERN)]
 
@@ -36,6 +47,20 @@ Name = Annotated[str, Field(min_length=1, max_length=100)]
 Reason = Annotated[str, Field(min_length=1, max_length=200)]
 PreferenceName = Annotated[str, Field(min_length=1, max_length=40)]  # DynamoDB refuses empty map keys
 Points = Annotated[int, Field(ge=-1_000_000, le=1_000_000, strict=True)]  # strict: `true` is not 1 point
+StoreId = Annotated[str, Field(pattern=f"^{STORE_ID_PATTERN}$", examples=["s001"])]  # the sales files' rule
+Channel = Annotated[
+    str, Field(pattern=f"^({'|'.join(attribution.CHANNELS)})$", json_schema_extra={"enum": list(attribution.CHANNELS)})
+]
+
+
+def _luhn(value: str) -> str:
+    if not cards.luhn_valid(value):
+        raise ValueError("not a card number: the check digit is wrong (a digit mistyped?)")
+    return value
+
+
+CardNumber = Annotated[str, Field(pattern=cards.CARD_PATTERN, examples=["9000000000000001"]), AfterValidator(_luhn)]
+CardToken = Annotated[str, Field(max_length=200, pattern=cards.TOKEN_PATTERN)]
 
 
 class Body(BaseModel):
@@ -61,6 +86,9 @@ class EnrolRequest(Body):
     name: Name | None = None
     birthday: Day | None = None
     referrer_id: ClientId | None = None
+    store_id: StoreId | None = None  # who recruited the member: the store, the clerk, the channel
+    staff_id: ClientId | None = None
+    channel: Channel | None = None
 
     @model_validator(mode="after")
     def _birthday(self) -> EnrolRequest:
@@ -68,7 +96,17 @@ class EnrolRequest(Body):
         return self
 
     def command(self) -> commands.Enrol:
-        return commands.Enrol(self.member_id, self.phone, self.email, self.name, self.birthday, self.referrer_id)
+        return commands.Enrol(
+            self.member_id,
+            self.phone,
+            self.email,
+            self.name,
+            self.birthday,
+            self.referrer_id,
+            self.store_id,
+            self.staff_id,
+            self.channel,
+        )
 
 
 class PatchMemberRequest(Body):
@@ -99,11 +137,21 @@ class PurchaseRequest(Body):
     occurred_at: Moment | None = None
     channel: Annotated[str, Field(max_length=commands.CHANNEL_MAX)] | None = None
     lines: list[PurchaseLine] | None = Field(default=None, max_length=500)
+    store_id: StoreId | None = None  # the store and the clerk the purchase is credited to
+    staff_id: ClientId | None = None
 
     def command(self, member_id: str) -> commands.RecordPurchase:
         lines = tuple(commands.PurchaseLine(line.amount, line.category, line.sku) for line in self.lines or ())
         return commands.RecordPurchase(
-            member_id, self.order_id, self.amount, self.currency, self.occurred_at, self.channel, None, lines
+            member_id,
+            self.order_id,
+            self.amount,
+            self.currency,
+            self.occurred_at,
+            self.channel,
+            self.store_id,
+            lines,
+            self.staff_id,
         )
 
 
@@ -169,3 +217,27 @@ class LedgerQuery(Body):
 
 class CouponQuery(Body):
     status: Annotated[str, Field(pattern=r"^(available|used|expired)$")] | None = None
+
+
+class MemberLookupQuery(Body):
+    """Exactly one key; contacts are compared as at enrolment (store/contacts.normalise)."""
+
+    phone: Phone | None = None
+    email: Email | None = None
+    card: CardNumber | None = None
+    card_token: CardToken | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MemberLookupQuery:
+        self.key()
+        return self
+
+    def key(self) -> tuple[str, str]:
+        """(which key, its value); 400 unless exactly one was given."""
+        given = self.model_dump(exclude_none=True)
+        if len(given) == 1:
+            ((kind, value),) = given.items()
+            return kind, value
+        names = sorted(given) or ["phone", "email", "card", "card_token"]
+        message = "exactly one of phone, email, card, card_token"
+        raise InvalidRequest(f"give {message}", [{"field": name, "message": message} for name in names])

@@ -11,7 +11,7 @@ from chalice.app import AuthRequest
 from chalicelib.api import models
 from chalicelib.api.http import caller_role, endpoints
 from chalicelib.program import load_program
-from chalicelib.services import keys, members, points, wallet
+from chalicelib.services import cards, keys, members, points, wallet
 
 blueprint = Blueprint(__name__)
 endpoint = endpoints(blueprint)
@@ -65,6 +65,23 @@ def rewards() -> dict[str, Any]:
 def enrol(body: models.EnrolRequest) -> dict[str, Any]:
     """Enrol a member (welcome bonus, first-purchase coupon); one member per phone and email."""
     return members.enrol(body.command())
+
+
+@blueprint.route("/members", methods=["GET"], authorizer=bearer_key)
+@endpoint(role=STOREFRONT, query=models.MemberLookupQuery)
+def find_member(query: models.MemberLookupQuery) -> dict[str, Any]:
+    """At the till: the member view of the one member with this phone, email, card number or card
+    token (exactly one of them), or 404 member_not_found; never a list."""
+    kind, value = query.key()
+    return members.find(kind, value, include_segment=caller_role(blueprint.current_request) == OPS)
+
+
+@blueprint.route("/members/{member_id}/card-token", methods=["POST"], authorizer=bearer_key)
+@endpoint(role=STOREFRONT)
+def card_token(member_id: str) -> dict[str, Any]:
+    """A card token for the app's QR code, valid 60 s: `GET /members?card_token=` finds the member
+    with it until then (a screenshot stops working)."""
+    return cards.issue_token(member_id)
 
 
 @blueprint.route("/members/{member_id}", methods=["GET"], authorizer=bearer_key)

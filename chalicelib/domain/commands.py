@@ -15,6 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.domain.attribution import Attribution
 from chalicelib.domain.earning import Line
 from chalicelib.domain.errors import InvalidRequest
 
@@ -79,13 +80,20 @@ class RecordPurchase:
     channel: str | None = None
     store_id: str | None = None
     lines: tuple[PurchaseLine, ...] = ()
+    staff_id: str | None = None  # the clerk who served it
 
     def earning_lines(self) -> tuple[Line, ...]:
         return tuple(Line(line.category, line.amount) for line in self.lines)
 
+    def attribution(self) -> Attribution:
+        return Attribution(self.store_id, self.staff_id)
+
     def identity(self) -> dict[str, Any]:
-        """What a replay of this purchase must repeat (the store is the door's, not the client's)."""
+        """What a replay of this purchase must repeat. A store receipt's order id (`<store>/<receipt>`,
+        which the API refuses) already names its store: the store is left out there, so the
+        fingerprints of receipts applied before `store_id` was part of it are still recognised."""
         lines = [_sent({"sku": line.sku, "category": line.category, "amount": line.amount}) for line in self.lines]
+        receipt = self.store_id is not None and self.order_id.startswith(f"{self.store_id}/")
         return _sent(
             {
                 "order_id": self.order_id,
@@ -93,6 +101,8 @@ class RecordPurchase:
                 "currency": self.currency,
                 "occurred_at": self.occurred_at,
                 "channel": self.channel,
+                "store_id": None if receipt else self.store_id,
+                "staff_id": self.staff_id,
                 "lines": lines or None,
             }
         )
@@ -129,6 +139,9 @@ class Enrol:
     name: str | None = None
     birthday: date | None = None
     referrer_id: str | None = None
+    store_id: str | None = None  # who recruited the member (domain/attribution.py)
+    staff_id: str | None = None
+    channel: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """Keyed before it is stored (services/writes.fingerprint): it holds contact data."""
@@ -140,8 +153,14 @@ class Enrol:
                 "name": self.name,
                 "birthday": self.birthday,
                 "referrer_id": self.referrer_id,
+                "store_id": self.store_id,
+                "staff_id": self.staff_id,
+                "channel": self.channel,
             }
         )
+
+    def attribution(self) -> Attribution:
+        return Attribution(self.store_id, self.staff_id, self.channel)
 
     def contacts(self) -> dict[str, str]:
         return _sent({"phone": self.phone, "email": self.email})

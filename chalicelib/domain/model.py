@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.domain.attribution import Attribution
 from chalicelib.domain.lots import Wallet
 
 ACTIVE, DORMANT, ERASED = "active", "dormant", "erased"
@@ -56,6 +57,13 @@ class Member:
     referrer_id: str | None = None
     birthday: date | None = None
     marks: JobMarks = field(default_factory=JobMarks)
+    # The membership card (domain/cards.py); None for members enrolled before cards, until their next
+    # write or the backfill gives them one, and once erased.
+    card_number: str | None = None
+    enrolment: Attribution = field(default_factory=Attribution)  # the store, clerk and channel that recruited
+    # The earliest purchase's moment (by occurred_at, so a late file can move it earlier); never moved
+    # by returns. None: no purchase yet, or purchases from before it was kept.
+    first_purchase_at: datetime | None = None
 
     @property
     def available(self) -> int:

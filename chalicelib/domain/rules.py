@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from chalicelib.domain import purchase_days, segments, tiers
+from chalicelib.domain.attribution import Attribution
 from chalicelib.domain.calendar import expiry_month, last_day_of_month, local_date, month_key
 from chalicelib.domain.earning import Line, clawback_points, purchase_points
 from chalicelib.domain.errors import (
@@ -78,6 +79,8 @@ def enrol(
     coupon_code: str,
     birthday: date | None = None,
     referrer_id: str | None = None,
+    card_number: str | None = None,
+    recruited: Attribution | None = None,
 ) -> MemberChange:
     today = _today(program, now)
     member = Member(
@@ -89,9 +92,12 @@ def enrol(
         birthday=birthday,
         referrer_id=referrer_id,
         last_activity_at=now,
+        card_number=card_number,
+        enrolment=recruited or Attribution(),
     )
     change = MemberChange(before=None, after=member)
-    change.emit("member.enrolled", tier=member.tier, referred=referrer_id is not None)
+    where = {name: value for name, value in member.enrolment.as_dict().items() if value and name != "staff_id"}
+    change.emit("member.enrolled", tier=member.tier, referred=referrer_id is not None, **where)
     # The enrolment entry is always written (even with no welcome bonus): it is the idempotency record.
     points = program.welcome_points
     member.wallet.credit(points, expiry_month(today, program.expiry_months))
@@ -111,6 +117,7 @@ class Purchase:
     lines: Sequence[Line] = ()
     channel: str | None = None
     store_id: str | None = None
+    staff_id: str | None = None
 
 
 def _check_lines(purchase: Purchase) -> None:
@@ -145,6 +152,7 @@ def record_purchase(
         "spend_month": month_key(bought_on),
         "channel": purchase.channel,
         "store_id": purchase.store_id,
+        "staff_id": purchase.staff_id,
         "pending": pending,
         "lapsed_points": lapsed,
         "tier": member.tier,
@@ -183,7 +191,10 @@ def _reactivate_if_dormant(program: Program, change: MemberChange, order_id: str
 
 
 def _record_spend(program: Program, after: Member, purchase: Purchase, bought_on: date, today: date) -> None:
-    """What a purchase adds to the member's history: tier spend, purchase days, category spend."""
+    """What a purchase adds to the member's history: tier spend, purchase days, category spend, the
+    first purchase's moment."""
+    if after.purchase_count == 0 or (after.first_purchase_at and purchase.occurred_at < after.first_purchase_at):
+        after.first_purchase_at = purchase.occurred_at
     after.purchase_count += 1
     spend_month = month_key(bought_on)
     after.spend_by_month[spend_month] = after.spend_by_month.get(spend_month, Decimal(0)) + purchase.amount

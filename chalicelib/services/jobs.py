@@ -32,6 +32,7 @@ from chalicelib.domain.errors import Busy
 from chalicelib.domain.model import Member, MemberChange
 from chalicelib.observability import logger, metrics
 from chalicelib.program import Program, load_program
+from chalicelib.services import cards
 from chalicelib.services.writes import fingerprint, new_coupon_code
 from chalicelib.store import due, keys, members, retry
 
@@ -179,10 +180,11 @@ class _Run:
             if change is None:
                 return  # the index was behind the table: nothing to do
             try:
-                members.commit(members.Commit([change], self.digest, {"job": self.name}), self.moment)
+                extras = cards.missing([change])  # a member from before cards gets one with this write
+                members.commit(members.Commit([change], self.digest, {"job": self.name}, extras), self.moment)
             except members.Replay:
                 return  # an earlier run already did it
-            except members.VersionConflict:
+            except (members.VersionConflict, cards.CardNumberTaken):
                 continue
             self.result.events += len(change.events) - events.publish(change.events)
             self._count(change)

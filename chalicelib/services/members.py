@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib import clock, events
-from chalicelib.domain import rules, segments, tiers
+from chalicelib.domain import attribution, rules, segments, tiers
 from chalicelib.domain.commands import Enrol
 from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, MemberNotFound
-from chalicelib.domain.model import ERASED, Member
+from chalicelib.domain.model import ERASED, Member, MemberChange
 from chalicelib.program import Program, load_program
+from chalicelib.services import cards
 from chalicelib.services.writes import Plan, _replayed, answer_for, fingerprint, new_coupon_code
 from chalicelib.store import codec, contacts, dynamo, keys, members
 from chalicelib.store.due import due_attributes
@@ -28,47 +29,56 @@ def _contact_conflict(kind: str) -> Conflict:
 
 
 def enrol(command: Enrol) -> dict[str, Any]:
+    attribution.check_enrolment(command.attribution(), command.referrer_id)
     program = load_program()
     now = clock.now()
     member_id = command.member_id or f"m{uuid.uuid4().hex[:20]}"
     referrer_id = command.referrer_id
     if referrer_id is not None and (referrer_id == member_id or members.load_member(referrer_id) is None):
         raise InvalidRequest("unknown referrer", [{"field": "referrer_id", "message": "no such member"}])
-    change = rules.enrol(program, member_id, now, new_coupon_code(), command.birthday, referrer_id)
-    new_profile: dict[str, Any] = {
-        "phone": command.phone,
-        "email": command.email,
-        "name": command.name,
-        "preferences": None,
-    }
+    digest = fingerprint(command.identity())
+    for _ in range(cards.CARD_TRIES):
+        change = rules.enrol(
+            program, member_id, now, new_coupon_code(), command.birthday, referrer_id,
+            cards.new_card_number(), command.attribution(),
+        )  # fmt: skip
+        try:
+            answer = _commit_enrolment(command, change, digest, now)
+        except cards.CardNumberTaken:
+            continue  # another member holds that number: draw another
+        except members.Replay as replay:
+            return _replayed(replay.item or members.get_entry(member_id, f"enrol#{member_id}") or {}, digest)
+        events.publish(change.events)
+        return answer
+    raise Busy("could not find a free card number, retry shortly")
+
+
+def _commit_enrolment(command: Enrol, change: MemberChange, digest: str, now: datetime) -> dict[str, Any]:
+    """The enrolment's transaction: member, ledger entry, coupon, and the contact and card claims."""
+    member_id = change.after.member_id
+    new_profile: dict[str, Any] = {"phone": command.phone, "email": command.email, "name": command.name}
+    new_profile["preferences"] = None
     extras = []
     for kind, contact in command.contacts().items():
-        digest = contacts.contact_hash(kind, contact)
-        new_profile[f"{kind}_hash"] = digest
-        extras.append(members.Extra(contacts.claim_op(digest, member_id), _contact_conflict(kind)))
-    plan = Plan(
-        [change],
-        extras,
-        {
-            "member_id": member_id,
-            "coupons": [codec.coupon_view(codec.coupon_item(member_id, c), now) for c in change.coupons],
-        },
-    )
+        digest_of_contact = contacts.contact_hash(kind, contact)
+        new_profile[f"{kind}_hash"] = digest_of_contact
+        extras.append(members.Extra(contacts.claim_op(digest_of_contact, member_id), _contact_conflict(kind)))
+    assert change.after.card_number is not None
+    extras.append(cards.claim(change.after.card_number, member_id))
+    coupons = [codec.coupon_view(codec.coupon_item(member_id, c), now) for c in change.coupons]
+    plan = Plan([change], extras, {"member_id": member_id, "coupons": coupons})
     answer = answer_for(plan, now)
-    digest = fingerprint(command.identity())
     try:
         members.commit(members.Commit(plan.changes, digest, answer, extras, new_profile), now)
-    except members.Replay as replay:
-        return _replayed(replay.item or members.get_entry(member_id, f"enrol#{member_id}") or {}, digest)
     except members.VersionConflict as exc:
         raise Conflict(f"member {member_id} already exists") from exc
     except StoreError as exc:
         raise Busy("the points store is busy, retry shortly") from exc
-    events.publish(change.events)
     return answer
 
 
-def _load(member_id: str) -> tuple[Member, dict[str, Any]]:
+def load(member_id: str) -> tuple[Member, dict[str, Any]]:
+    """The member and its profile item (personal data, claims' hashes), in one Query."""
     items = dynamo.query_all(keys.member_pk(member_id), keys.STATE_PREFIX)
     member = codec.member_from_items(items)
     if member is None:
@@ -106,6 +116,8 @@ def member_view(
                 "spend_to_keep_tier": progress.spend_to_keep_tier.quantize(CENT),
             },
             "benefits": tier.benefits,
+            "card_number": member.card_number,
+            "enrolment": member.enrolment.as_dict(),
             "profile": {name: profile.get(name) for name in (*PERSONAL_FIELDS, "birthday")},
             **extra,
         }
@@ -114,7 +126,35 @@ def member_view(
 
 def view(member_id: str, include_segment: bool = False) -> dict[str, Any]:
     program = load_program()
-    member, profile = _load(member_id)
+    member, profile = load(member_id)
+    return member_view(program, member, profile, clock.now().astimezone(program.tz).date(), include_segment)
+
+
+def find(kind: str, value: str, include_segment: bool = False) -> dict[str, Any]:
+    """GET /members?phone=|email=|card=|card_token=: the view of the one member the key names. One
+    GetItem of the contact or card claim (a card token names its member itself), then the member's
+    Query; an erased member is not found (its claims were released). The value is never logged."""
+    label = kind.replace("_", " ")
+    not_found = MemberNotFound(f"no member with this {label}", [{"field": kind, "message": "no member"}])
+    if kind == "card_token":
+        member_id: str | None = cards.token_member(value)
+    elif kind == "card":
+        member_id = cards.holder(value)
+    else:
+        member_id = contacts.holder(contacts.contact_hash(kind, value))
+    if member_id is None:
+        raise not_found
+    try:
+        member, profile = load(member_id)
+    except MemberNotFound as exc:
+        raise not_found from exc
+    # The claim and the profile are written in one transaction: this guards old data, not a race.
+    holds = member.card_number == value if kind == "card" else True
+    if kind in CONTACT_KINDS:
+        holds = profile.get(f"{kind}_hash") == contacts.contact_hash(kind, value)
+    if member.status == ERASED or not holds:
+        raise not_found
+    program = load_program()
     return member_view(program, member, profile, clock.now().astimezone(program.tz).date(), include_segment)
 
 
@@ -149,9 +189,24 @@ def _write_profile(member: Member, sets: dict[str, Any], extras: list[members.Ex
         raise Busy("the points store is busy, retry shortly") from exc
 
 
+def _write_with_card(member: Member, sets: dict[str, Any], extras: list[members.Extra]) -> None:
+    """A profile write; a member enrolled before cards gets one with it (another number if taken)."""
+    for _ in range(cards.CARD_TRIES):
+        card: list[members.Extra] = []
+        if member.card_number is None:
+            sets["card_number"] = cards.new_card_number()
+            card = [cards.claim(sets["card_number"], member.member_id)]
+        try:
+            _write_profile(member, sets, [*extras, *card])
+            return
+        except cards.CardNumberTaken:
+            continue
+    raise Busy("could not find a free card number, retry shortly")
+
+
 def update(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """PATCH: contact, name, preferences; the birthday can be set once (it drives a yearly gift)."""
-    member, profile = _load(member_id)
+    member, profile = load(member_id)
     if member.status == ERASED:
         raise MemberNotFound(f"member {member_id} not found")
     birthday = body.get("birthday")
@@ -169,13 +224,13 @@ def update(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
         sets["birthday"] = birthday.isoformat()
         sets.update(due_attributes(member_after))
     if sets:
-        _write_profile(member, sets, extras)
+        _write_with_card(member, sets, extras)
     return view(member_id)
 
 
 def erase(member_id: str) -> dict[str, Any]:
     """Erase personal data; the anonymised ledger and balances stay for the books."""
-    member, profile = _load(member_id)
+    member, profile = load(member_id)
     if member.status == ERASED:
         return {"member_id": member_id, "status": ERASED}
     extras = [
@@ -183,7 +238,10 @@ def erase(member_id: str) -> dict[str, Any]:
         for kind in CONTACT_KINDS
         if profile.get(f"{kind}_hash")
     ]
-    sets: dict[str, Any] = {name: None for name in (*PERSONAL_FIELDS, "birthday", "phone_hash", "email_hash")}
+    if member.card_number:  # the old card finds nobody, like the old phone
+        extras.append(cards.release(member.card_number))
+    erased_fields = (*PERSONAL_FIELDS, "birthday", "phone_hash", "email_hash", "card_number")
+    sets: dict[str, Any] = {name: None for name in erased_fields}
     sets["status"] = ERASED
     sets["erased_at"] = clock.now().isoformat()
     erased = member.clone()

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.domain import rules
+from chalicelib.domain import attribution, rules
 from chalicelib.domain.commands import Adjust, RecordActivity, RecordPurchase, RecordReturn, Redeem, check_currency
 from chalicelib.domain.errors import (
     ActivityLimitReached,
@@ -22,6 +22,7 @@ from chalicelib.store import members
 def record_purchase(command: RecordPurchase) -> dict[str, Any]:
     program = load_program()
     check_currency(program.currency, command.currency)
+    attribution.check_staff(command.attribution())
 
     def decide(member: Member, now: datetime) -> Plan:
         # occurred_at is checked here, inside the write: a replay is then answered from its entry
@@ -33,6 +34,7 @@ def record_purchase(command: RecordPurchase) -> dict[str, Any]:
             lines=command.earning_lines(),
             channel=command.channel,
             store_id=command.store_id,
+            staff_id=command.staff_id,
         )
         referrer = None
         if member.purchase_count == 0 and member.referrer_id:

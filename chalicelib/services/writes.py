@@ -18,6 +18,7 @@ from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, LoyaltyErro
 from chalicelib.domain.model import Member, MemberChange
 from chalicelib.observability import logger
 from chalicelib.program import Program
+from chalicelib.services import cards
 from chalicelib.store import codec, members, retry
 from chalicelib.store.dynamo import StoreError
 
@@ -110,10 +111,11 @@ def member_write(
                     return _replayed(earlier, digest)
                 raise
             answer = answer_for(plan, now)
-            members.commit(members.Commit(plan.changes, digest, answer, plan.extras), now)
+            extras = [*plan.extras, *cards.missing(plan.changes)]  # a member from before cards gets one
+            members.commit(members.Commit(plan.changes, digest, answer, extras), now)
         except members.Replay as replay:
             return _replayed(replay.item or members.get_entry(member_id, entry_id) or {}, digest)
-        except members.VersionConflict:
+        except (members.VersionConflict, cards.CardNumberTaken):
             continue
         except StoreError as exc:
             raise Busy("the points store is busy, retry shortly") from exc

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.domain.attribution import Attribution
 from chalicelib.domain.lots import Wallet
 from chalicelib.domain.model import Coupon, JobMarks, LedgerEntry, Member, PendingLot
 from chalicelib.store import keys
@@ -58,6 +59,12 @@ def profile_state(member: Member) -> dict[str, Any]:
         "birthday": member.birthday.isoformat() if member.birthday else None,
         "enrolled_at": member.enrolled_at.isoformat(),
         keys.JOB_MARKS: marks_item(member.marks),
+        "card_number": member.card_number,
+        # Who recruited the member: read by the KPI roll-up from the profile's stream images.
+        "enrol_store_id": member.enrolment.store_id,
+        "enrol_staff_id": member.enrolment.staff_id,
+        "enrol_channel": member.enrolment.channel,
+        "first_purchase_at": member.first_purchase_at.isoformat() if member.first_purchase_at else None,
     }
 
 
@@ -96,6 +103,9 @@ def member_from_items(items: list[dict[str, Any]]) -> Member | None:
         referrer_id=profile.get("referrer_id"),
         birthday=_date(profile.get("birthday")),
         marks=marks_from_item(profile.get(keys.JOB_MARKS)),
+        card_number=profile.get("card_number"),
+        enrolment=Attribution(*(profile.get(f"enrol_{name}") for name in ("store_id", "staff_id", "channel"))),
+        first_purchase_at=_moment(profile.get("first_purchase_at")),
     )
 
 

@@ -104,6 +104,11 @@ def contact_key(contact_hash: str) -> dict[str, str]:
     return {PK: f"CONTACT#{contact_hash}", SK: "CONTACT"}
 
 
+def card_key(card_number: str) -> dict[str, str]:
+    """Uniqueness of a card number, and the till's way from a card to its member (`member_id`)."""
+    return {PK: f"CARD#{card_number}", SK: "CARD"}
+
+
 API_KEYS_PK = "APIKEYS"
 
 

@@ -114,6 +114,14 @@ class RequestHandler(ChaliceRequestHandler):
                 self.rfile.read(length)  # so that the client reads our answer, not a reset connection
             raise BadLength(413, "payload_too_large", f"the body is larger than {limit} bytes")
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The request line without its query: `GET /members?phone=...` must not put the phone in
+        the log (http.server logs the whole line)."""
+        method, _, rest = self.requestline.partition(" ")
+        target, _, version = rest.partition(" ")
+        line = " ".join(part for part in (method, target.split("?", 1)[0], version) if part)
+        self.log_message('"%s" %s %s', line, str(code), str(size))
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (a bad request line, headers too long, an unknown method) as JSON."""
         try:

@@ -85,3 +85,40 @@ def test_concurrent_purchases_and_redemptions_keep_the_books_balanced(ddb_local_
     earned = sum(10 for i, o in enumerate(outcomes) if i % 2 == 1 and o == "ok")
     assert members.view("c3")["points"]["available"] == 100 + earned - 15 * redeemed
     assert check.check_member("c3") == []
+
+
+def test_fifty_concurrent_enrolments_get_fifty_different_valid_cards(ddb_local_table, quiet_events):
+    from chalicelib.domain.cards import valid_card_number
+    from chalicelib.store import dynamo, keys
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(lambda i: members.enrol(enrol_command({"member_id": f"e{i:02d}"})), range(50)))
+    assert len(answers) == 50
+    cards = {f"e{i:02d}": members.view(f"e{i:02d}")["card_number"] for i in range(50)}
+    assert len(set(cards.values())) == 50 and all(valid_card_number(card) for card in cards.values())
+    for member_id, card in cards.items():  # each number claimed, by its own member
+        assert dynamo.get(keys.card_key(card))["member_id"] == member_id
+
+
+def test_concurrent_enrolments_drawing_the_same_numbers_still_end_unique(ddb_local_table, quiet_events, monkeypatch):
+    """Collisions forced: 50 enrolments draw from only 60 numbers; the claims make every taken
+    number fail its transaction, and the enrolment draws again."""
+    import random
+    import threading
+
+    from chalicelib.domain.cards import card_number
+    from chalicelib.services import cards as card_service
+
+    pool_of_numbers = [card_number(f"{n:014d}") for n in range(60)]
+    lock, rng = threading.Lock(), random.Random(3)
+
+    def draw() -> str:
+        with lock:
+            return rng.choice(pool_of_numbers)
+
+    monkeypatch.setattr(card_service, "new_card_number", draw)
+    monkeypatch.setattr(card_service, "CARD_TRIES", 200)
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        list(pool.map(lambda i: members.enrol(enrol_command({"member_id": f"f{i:02d}"})), range(50)))
+    cards = [members.view(f"f{i:02d}")["card_number"] for i in range(50)]
+    assert len(set(cards)) == 50 and set(cards) <= set(pool_of_numbers)

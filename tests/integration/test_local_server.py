@@ -98,3 +98,11 @@ def test_an_authorizer_that_fails_is_500_in_our_format(
     monkeypatch.setattr(keys, "caller_for", unavailable)
     request = f"GET /members/m1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nConnection: close\r\n\r\n"
     assert_ours(exchange(address, request.encode()), 500, "internal_error")
+
+
+def test_the_request_log_leaves_the_query_out(address: tuple[str, int], capfd: pytest.CaptureFixture[str]) -> None:
+    """`GET /members?phone=...` would put the phone in loyalty dev's log with the request line."""
+    exchange(address, b"GET /nothing/here?phone=%2B8613800000001&email=a%40b.cn HTTP/1.1\r\nHost: x\r\n\r\n")
+    logged = capfd.readouterr().err
+    assert '"GET /nothing/here HTTP/1.1" 403' in logged
+    assert "8613800000001" not in logged and "phone" not in logged

@@ -206,7 +206,8 @@ def test_erasure_keeps_the_ledger_and_leaves_nothing_personal_in_the_table(api):
     items = table_items()
     assert any(item["pk"]["S"] == keys.member_pk("p1") for item in items)
     assert leaks([json.dumps(item, ensure_ascii=False) for item in items]) == []
-    assert not [item for item in items if item["pk"]["S"].startswith("CONTACT#")]
+    assert not [item for item in items if item["pk"]["S"].startswith(("CONTACT#", "CARD#"))]
+    assert not [item for item in items if "card_number" in item and item["pk"]["S"] == keys.member_pk("p1")]
     # and the contacts, old and new, can enrol new members
     ok(api.post("/members", {"member_id": "p3", **FIRST}), 201)
     ok(api.post("/members", {"member_id": "p4", **SECOND}), 201)
@@ -214,3 +215,31 @@ def test_erasure_keeps_the_ledger_and_leaves_nothing_personal_in_the_table(api):
     status, _ = api.post("/members/p1/purchases", {"order_id": "o9", "amount": "1.00", "currency": "CNY"})
     assert status in (404, 422)
     assert ledger(api, "p1") == before
+
+
+def test_finding_a_member_at_the_till_logs_no_contact_card_or_token(api, captured, capsys):
+    """GET /members?phone=|email=|card=|card_token=, found and not found: the keys stay out of
+    every log line (the query string included), as contacts do everywhere else."""
+    from urllib.parse import quote
+
+    ok(api.post("/members", {"member_id": "p1", **FIRST}), 201)
+    ok(api.post("/members/p1/purchases", {"order_id": "o1", "amount": "10.00", "currency": "CNY"}), 201)
+    card = ok(api.get("/members/p1"))["card_number"]
+    token = ok(api.post("/members/p1/card-token"))["card_token"]
+    secrets = {card, token, token.rsplit(".", 1)[1]}
+    for query in (
+        f"phone={quote(FIRST['phone'])}",
+        f"email={quote(FIRST['email'])}",
+        f"card={card}",
+        f"card_token={token}",
+    ):
+        assert ok(api.get(f"/members?{query}"))["member_id"] == "p1"
+    assert_error(api.get(f"/members?phone={quote(SECOND['phone'])}"), 404, "member_not_found")
+    assert_error(api.get(f"/members?email={quote(SECOND['email'])}"), 404, "member_not_found")
+    assert_error(api.get("/members?card=9000000000000001"), 404, "member_not_found")
+    assert_error(api.get(f"/members?card_token={token[:-1]}0"), 400, "invalid_request")
+    stdout = capsys.readouterr().out.splitlines()
+    assert any("member write committed" in line for line in captured.logs)  # the capture worked
+    assert leaks(captured.logs) == [] and leaks(stdout) == []
+    everything = "\n".join(captured.logs + stdout)
+    assert not [value for value in secrets if value in everything]
