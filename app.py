@@ -72,6 +72,16 @@ def ingest_queue_consumer(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
+@app.on_sqs_message(queue="loyalty-ingest-dlq", batch_size=10)
+def ingest_dead_letters(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
+    """The ingest queue's DLQ: a message that failed every delivery fails its file (never left
+    `running`). infra/ points this at the ingest queue's DLQ ARN, as it does the consumer's queue."""
+    from chalicelib.services.sales_files import dead_letters
+
+    failed = dead_letters.handle_dead_letters([(record.to_dict()["messageId"], record.body) for record in event])
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
 # --- KPI roll-up (docs/kpis.md) -------------------------------------------------------------------------
 # The table's stream (new and old images) → day rows of the KPIs, off the request path: a member write
 # never touches a shared counter. Every record is counted once (services/kpis.py keeps a marker per

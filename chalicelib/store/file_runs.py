@@ -164,6 +164,19 @@ def finish(file_id: str, fields: dict[str, Any], expect_phase: str | None = None
     )
 
 
+def note_error(file_id: str, text: str) -> None:
+    """Keep the last error of a running file's message (what its dead letter will report)."""
+    _conditional_update(
+        dynamo.update(
+            keys.file_key(file_id),
+            "SET last_error = :text",
+            {":text": text, ":running": RUNNING},
+            _names("status"),
+            "#status = :running",
+        )
+    )
+
+
 def _conditional_update(update: dict[str, Any]) -> bool:
     """UpdateItem; False when its condition failed. Retried while a chunk's commit transaction on
     the same FILE item is in flight (TransactionConflict), rather than failing the message."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.store import aws
 from loyalty_tools.local import lambda_runtime
+from loyalty_tools.local.stack import DEAD_LETTER_SUFFIX
 from loyalty_tools.local.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -27,15 +28,22 @@ SqsHandler = Callable[[dict[str, Any], Any], Any]
 
 def sqs_handler(app: Chalice, queue_name: str) -> tuple[str, SqsHandler] | None:
     """(name, Lambda entry point) of the app's handler for a queue: the one declared on that queue,
-    else the app's only SQS handler (its queue argument may be a placeholder that infra/ overrides)."""
+    else the app's only SQS handler of that kind, a queue's or a DLQ's (its queue argument may be a
+    placeholder that infra/ overrides, or name the queue of another stage)."""
     from chalice.app import SQSEventConfig
 
     sources = [source for source in app.event_sources if isinstance(source, SQSEventConfig)]
-    named = [source for source in sources if queue_name in (source.queue, (source.queue_arn or "").split(":")[-1])]
-    chosen = named or (sources if len(sources) == 1 else [])
+    named = [source for source in sources if queue_name in (source.queue, _queue_name(source))]
+    dead_letters = queue_name.endswith(DEAD_LETTER_SUFFIX)
+    of_kind = [source for source in sources if _queue_name(source).endswith(DEAD_LETTER_SUFFIX) == dead_letters]
+    chosen = named or (of_kind if len(of_kind) == 1 else [])
     if not chosen:
         return None
     return chosen[0].name, app.handler_map[chosen[0].name]
+
+
+def _queue_name(source: Any) -> str:
+    return str(source.queue or (source.queue_arn or "").split(":")[-1])
 
 
 class SqsPump(Worker):

@@ -7,6 +7,7 @@ import json
 from chalicelib.observability import logger
 from chalicelib.services.sales_files import phases
 from chalicelib.services.sales_files.tasks import CHUNK_MESSAGE, ChunkTask
+from chalicelib.store import file_runs
 
 
 def handle_messages(messages: list[tuple[str, str]]) -> list[str]:
@@ -28,7 +29,13 @@ def handle_message(body: str) -> None:
         logger.warning("ignored a queue message that is not JSON")
         return
     if message.get("ingest") == CHUNK_MESSAGE:
-        phases.run_chunk(ChunkTask.from_message(message))
+        task = ChunkTask.from_message(message)
+        try:
+            phases.run_chunk(task)
+        except Exception as error:
+            # Kept on the run, so that the dead-letter handler can say why the file failed.
+            file_runs.note_error(task.file_id, f"{type(error).__name__}: {error}"[:500])
+            raise
         return
     for record in message.get("Records", []):  # an S3 notification (s3:TestEvent has none)
         if str(record.get("eventName", "")).startswith("ObjectCreated"):

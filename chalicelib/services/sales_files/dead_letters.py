@@ -1,0 +1,67 @@
+"""The ingest queue's dead letters: a file or chunk message that failed every delivery. Its file
+can never finish on its own (its phase counter waits for that chunk), so it is failed here with a
+reason, through the same path as any failed file (report written, `file.failed` emitted)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from chalicelib.ingest import names
+from chalicelib.observability import logger
+from chalicelib.services.sales_files import phases
+from chalicelib.services.sales_files.tasks import CHUNK_MESSAGE, ChunkTask
+from chalicelib.store import file_runs
+
+CHUNK_FAILED, PROCESSING_FAILED = "chunk_failed", "processing_failed"
+
+
+def handle_dead_letters(messages: list[tuple[str, str]]) -> list[str]:
+    """Handle (message id, body) pairs from the DLQ; returns the ids to retry (a store error)."""
+    failed = []
+    for message_id, body in messages:
+        try:
+            handle_dead_letter(body)
+        except Exception:
+            logger.exception("dead letter not handled; it will be retried", extra={"message_id": message_id})
+            failed.append(message_id)
+    return failed
+
+
+def handle_dead_letter(body: str) -> None:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        logger.warning("ignored a dead letter that is not JSON")
+        return
+    if message.get("ingest") == CHUNK_MESSAGE:
+        task = ChunkTask.from_message(message)
+        fail_file(task.file_id, CHUNK_FAILED, f"chunk {task.chunk} of the {task.phase} phase failed every delivery")
+        return
+    for record in message.get("Records", []):  # an S3 notification
+        if str(record.get("eventName", "")).startswith("ObjectCreated"):
+            _fail_notified_file(record)
+
+
+def _fail_notified_file(record: dict[str, Any]) -> None:
+    key = unquote_plus(record["s3"]["object"]["key"])
+    if not names.is_incoming(key):
+        return
+    file_id = phases._file_id(record["s3"]["bucket"]["name"], key, record)  # the id its run was given
+    fail_file(file_id, PROCESSING_FAILED, "the file's message failed every delivery")
+
+
+def fail_file(file_id: str, reason: str, message: str) -> bool:
+    """Fail a run that is still running; a completed or failed one stays as it is (finish() is
+    conditional on `running` too). False: there was nothing to fail."""
+    run = file_runs.get_file(file_id)
+    if run is None:  # its first delivery failed before the run was recorded: nothing to report on
+        logger.warning("dead letter of a file without a run", extra={"file_id": file_id, "reason": reason})
+        return False
+    if run["status"] != file_runs.RUNNING:
+        return False
+    last_error = run.get("last_error")
+    # phases' own failure path (kept private there: it is the one way a run fails).
+    phases._fail(run, reason, f"{message}: {last_error}" if last_error else message)
+    return True
