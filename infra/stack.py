@@ -40,6 +40,7 @@ from chalicelib.store.schema import table_definition
 from chalicelib.store.stream_filter import PATTERNS_BY_HANDLER, filter_criteria
 from infra import metrics
 from infra.discovery import AppHandlers, Function, SqsConsumer, StreamConsumer, discover, load_app
+from infra.edge import sam_gateway_responses
 from infra.monitoring import Monitoring
 from infra.nag import acknowledge, lint_ignore
 from infra.stages import APP_NAME, Stage
@@ -593,6 +594,9 @@ class LoyaltyStack(Stack):
         api.add_property_override("Name", self.api_name)
         api.add_property_override("DefinitionBody.info.title", self.api_name)
         api.add_property_override("TracingEnabled", True)
+        # What API Gateway answers by itself (no key, unknown route, throttled, authorizer failed),
+        # in the app's error format (infra/edge.py).
+        api.add_property_override("GatewayResponses", sam_gateway_responses())
         for authorizer in self.handlers.functions:
             if authorizer.kind == "authorizer":
                 api.add_property_override(
