@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from chalice import Blueprint
 from pydantic import ConfigDict, Field
@@ -23,6 +23,7 @@ class KpiQuery(Body):
     start: dt.date = Field(alias="from")  # program-local days, both included
     end: dt.date = Field(alias="to")
     store_id: Annotated[str, Field(pattern=f"^{STORE_ID_PATTERN}$")] | None = None
+    by: Literal["staff"] | None = None  # with store_id: the recruitment figures of each of its clerks
 
 
 @blueprint.route("/kpis", methods=["GET"], authorizer=bearer_key)
@@ -30,7 +31,8 @@ class KpiQuery(Body):
 def kpis(query: KpiQuery) -> dict[str, Any]:
     """Enrolments, members by tier and status, active members, points earned/redeemed/expired and
     outstanding, redemption, reactivation and repeat-purchase rates, member share of sales and
-    average order values, per day, in total and per store (at most 366 days)."""
+    average order values, per day, in total and per store, with each store's enrolments and recruited
+    first purchases (at most 366 days). `by=staff&store_id=S`: those two figures per clerk of store S."""
     from chalicelib.services import kpis as service  # here, not at import: `import app` stays quick
 
-    return service.report(query.start, query.end, query.store_id)
+    return service.report(query.start, query.end, query.store_id, query.by)

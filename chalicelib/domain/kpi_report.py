@@ -26,7 +26,8 @@ STORE_SALES = {
     "non_member_receipts": "store_non_member_receipts",
     "non_member_amount": "store_non_member_sales",
 }
-STORE_FLOWS = (r.EARNED, r.ORDERS, r.REPEAT_ORDERS)
+STORE_FLOWS = (r.EARNED, r.ORDERS, r.REPEAT_ORDERS, r.ENROLMENTS, r.RECRUITED)
+RECRUITMENT = (r.ENROLMENTS, r.RECRUITED)  # the figures per clerk (GET /kpis?by=staff)
 
 
 def first_day_to_read(start: date) -> date:
@@ -127,7 +128,16 @@ def _period(
 
 
 def _store_period(flows: Counter[str], sales: Mapping[str, Decimal]) -> dict[str, Any]:
-    return {"points_earned": flows[r.EARNED], "member_orders": flows[r.ORDERS], **_sales_figures(sales, flows)}
+    return {
+        "points_earned": flows[r.EARNED],
+        "member_orders": flows[r.ORDERS],
+        **_sales_figures(sales, flows),
+        **_recruitment(flows),
+    }
+
+
+def _recruitment(flows: Counter[str]) -> dict[str, int]:
+    return {name: flows[name] for name in RECRUITMENT}
 
 
 def _gains(days: Mapping[date, Mapping[str, Any]], window: int) -> dict[date, dict[int, int]]:
@@ -204,3 +214,27 @@ def _stores(
             days.append({"date": day.isoformat(), **_store_period(counts, sales[(day, name)])})
         answer[store] = {**_store_period(total_flows, total_sales), "days": days}
     return answer
+
+
+def staff_report(
+    rows: Mapping[tuple[date, str], Mapping[str, Any]], start: date, end: date, store_id: str
+) -> dict[str, Any]:
+    """GET /kpis?by=staff: each clerk of the store with a figure in start..end, in total and per day
+    (only the days with one). Enrolments without a clerk count in the store's figures only."""
+    staff: dict[str, Any] = {}
+    for (day, staff_id), row in sorted(rows.items()):
+        counts = _counts(row, RECRUITMENT)
+        if not start <= day <= end or not any(counts.values()):  # a count moved away leaves zeros
+            continue
+        clerk = staff.setdefault(staff_id, {"total": Counter(), "days": []})
+        clerk["total"].update(counts)
+        clerk["days"].append({"date": day.isoformat(), **_recruitment(counts)})
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "store_id": store_id,
+        "by": "staff",
+        "staff": {
+            staff_id: {**_recruitment(clerk["total"]), "days": clerk["days"]} for staff_id, clerk in staff.items()
+        },
+    }

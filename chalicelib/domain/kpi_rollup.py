@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from chalicelib.domain.attribution import FIRST_PURCHASE_DAYS
 from chalicelib.domain.model import ACTIVE, DORMANT, ERASED
 from chalicelib.domain.purchase_days import ACTIVE_WINDOWS, window_gains
 
@@ -23,6 +24,7 @@ ENROLMENTS, EARNED, REDEEMED, EXPIRED = "enrolments", "points_earned", "points_r
 ORDERS, REPEAT_ORDERS = "member_orders", "repeat_orders"
 REACTIVATIONS, DORMANCIES = "reactivations", "dormancies"
 OUTSTANDING = "outstanding"
+RECRUITED = "recruited_first_purchase_30d"  # store and staff rows (with ENROLMENTS): recruitment
 STATUSES = (ACTIVE, DORMANT, ERASED)
 
 
@@ -44,17 +46,22 @@ def is_stock_attribute(name: str) -> bool:
 
 @dataclass
 class Deltas:
-    """Counter deltas per row: program-wide days, months (stocks only) and (day, store) pairs."""
+    """Counter deltas per row: program-wide days, months (stocks only), (day, store) pairs and
+    (day, store, staff) triples."""
 
     days: dict[date, Counter[str]] = field(default_factory=dict)
     months: dict[str, Counter[str]] = field(default_factory=dict)
     stores: dict[tuple[date, str], Counter[str]] = field(default_factory=dict)
+    staff: dict[tuple[date, str, str], Counter[str]] = field(default_factory=dict)
 
     def add_day(self, day: date, **counts: int) -> None:
         _bump(self.days, day, counts)
 
     def add_store(self, day: date, store_id: str, **counts: int) -> None:
         _bump(self.stores, (day, store_id), counts)
+
+    def add_staff(self, day: date, store_id: str, staff_id: str, **counts: int) -> None:
+        _bump(self.staff, (day, store_id, staff_id), counts)
 
     def add_stock(self, day: date, counts: Counter[str]) -> None:
         _bump(self.days, day, counts)
@@ -67,9 +74,11 @@ class Deltas:
             _bump(self.months, month, counts)
         for key, counts in other.stores.items():
             _bump(self.stores, key, counts)
+        for triple, counts in other.staff.items():
+            _bump(self.staff, triple, counts)
 
     def rows(self) -> int:
-        return len(self.days) + len(self.months) + len(self.stores)
+        return len(self.days) + len(self.months) + len(self.stores) + len(self.staff)
 
     def empty(self) -> bool:
         return self.rows() == 0
@@ -125,7 +134,38 @@ def profile_deltas(old: dict[str, Any] | None, new: dict[str, Any] | None, tz: t
     for window in ACTIVE_WINDOWS:
         for start, length in window_gains(_purchase_days(old), _purchase_days(new), window):
             deltas.add_day(start, **{gain_attribute(window, length): 1})
+    _recruitment_deltas(deltas, old, new, tz)
     return deltas
+
+
+Recruited = tuple[date, str, str, str]  # (day, store, staff or "", figure)
+
+
+def recruitment(profile: dict[str, Any] | None, tz: tzinfo) -> Counter[Recruited]:
+    """What a profile counts for its recruiting store and clerk: the enrolment, on its day, and the
+    first purchase, on the day it happened, when that is 0 to FIRST_PURCHASE_DAYS days after the
+    enrolment day. A profile's later images count the same, so only a change moves a figure: a late
+    file's earlier first purchase moves the count to its own day; returns never move it."""
+    store = (profile or {}).get("enrol_store_id")
+    if not profile or not store:
+        return Counter()
+    staff = profile.get("enrol_staff_id") or ""
+    enrolled = _local_day(profile["enrolled_at"], tz)
+    found: Counter[Recruited] = Counter({(enrolled, store, staff, ENROLMENTS): 1})
+    first = profile.get("first_purchase_at")
+    if first and 0 <= (_local_day(first, tz) - enrolled).days <= FIRST_PURCHASE_DAYS:
+        found[(_local_day(first, tz), store, staff, RECRUITED)] += 1
+    return found
+
+
+def _recruitment_deltas(deltas: Deltas, old: dict[str, Any] | None, new: dict[str, Any] | None, tz: tzinfo) -> None:
+    moved = recruitment(new, tz)
+    moved.subtract(recruitment(old, tz))
+    for (day, store, staff, figure), count in moved.items():
+        if count:
+            deltas.add_store(day, store, **{figure: count})
+            if staff:
+                deltas.add_staff(day, store, staff, **{figure: count})
 
 
 # --- Ledger entries ---------------------------------------------------------------------------------

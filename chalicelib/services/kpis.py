@@ -41,7 +41,10 @@ class RollUp:
         return asdict(self)
 
 
-PROFILE_FIELDS = ("status", "tier", "available", "pending", "purchase_days", "changed_at")
+PROFILE_FIELDS = (
+    *("status", "tier", "available", "pending", "purchase_days", "changed_at"),
+    *("enrolled_at", "enrol_store_id", "enrol_staff_id", "first_purchase_at"),  # recruitment
+)
 ENTRY_FIELDS = ("kind", "points", "occurred_at", "details")
 
 
@@ -138,14 +141,19 @@ def roll_up(records: list[dict[str, Any]]) -> RollUp:
     return summary
 
 
-def report(start: date, end: date, store_id: str | None = None) -> dict[str, Any]:
-    """GET /kpis: every figure of docs/kpis.md for start..end, from O(days × stores) rows."""
+def report(start: date, end: date, store_id: str | None = None, by: str | None = None) -> dict[str, Any]:
+    """GET /kpis: every figure of docs/kpis.md for start..end, from O(days × stores) rows; `by=staff`:
+    the recruitment figures of each clerk of `store_id`, from that store's staff rows only."""
     if end < start:
         raise InvalidRequest("`to` is before `from`", [{"field": "to", "message": "on or after `from`"}])
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise InvalidRequest(
             f"at most {MAX_RANGE_DAYS} days per request", [{"field": "to", "message": f"≤ {MAX_RANGE_DAYS} days"}]
         )
+    if by == "staff":
+        if store_id is None:
+            raise InvalidRequest("by=staff needs a store", [{"field": "store_id", "message": "required with by=staff"}])
+        return kpi_report.staff_report(rows.read_staff(start, end, store_id), start, end, store_id)
     program = load_program()
     tiers = [tier.code for tier in program.tiers]
     return kpi_report.report(rows.read(start, end), start, end, tiers, store_id)

@@ -202,6 +202,8 @@ def store_sales_key(day: str, store_id: str) -> dict[str, str]:
 # KPI#MONTH        <yyyy-mm>      the stock changes of a month again: a stock at any day is the sum of
 #                                 the months before + the days of its month, so reads stay O(days)
 # KPI#SEEN#<id>    SEEN           a stream record already counted (expires after the stream's 24 h)
+# STAFFKPI#<store>#<yyyy>  <yyyy-mm-dd>#<staff>  a clerk's recruitment counters of a day: one Query reads a
+#                                                store's clerks over a year of days
 KPI_DAY_PREFIX = "KPI#DAY#"
 KPI_MONTHS_PK = "KPI#MONTH"
 
@@ -220,3 +222,12 @@ def kpi_month_key(month: str) -> dict[str, str]:
 
 def kpi_seen_key(record_id: str) -> dict[str, str]:
     return {PK: f"KPI#SEEN#{record_id}", SK: "SEEN"}
+
+
+def staff_kpis_pk(store_id: str, year: str) -> str:
+    return f"STAFFKPI#{store_id}#{year}"
+
+
+def staff_kpi_key(day: str, store_id: str, staff_id: str) -> dict[str, str]:
+    """Store ids and staff ids hold no '#': the sort key splits back into day and clerk."""
+    return {PK: staff_kpis_pk(store_id, day[:4]), SK: f"{day}#{staff_id}"}

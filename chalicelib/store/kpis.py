@@ -26,6 +26,8 @@ def row_updates(deltas: Deltas) -> list[dict[str, Any]]:
     updates += [_add(keys.kpi_month_key(month), counts) for month, counts in sorted(deltas.months.items())]
     for (day, store), counts in sorted(deltas.stores.items()):
         updates.append(_add(keys.store_sales_key(day.isoformat(), store), counts))
+    for (day, store, staff), counts in sorted(deltas.staff.items()):
+        updates.append(_add(keys.staff_kpi_key(day.isoformat(), store, staff), counts))
     return updates
 
 
@@ -76,3 +78,14 @@ def read(start: date, end: date) -> Rows:
         if item[keys.SK] < before
     ]
     return Rows(days=days, months_before=months, stores=_store_rows(start, end))
+
+
+def read_staff(start: date, end: date, store_id: str) -> dict[tuple[date, str], dict[str, Any]]:
+    """A store's clerk rows of start..end, by (day, staff id): a Query per year. Never a Scan."""
+    found: dict[tuple[date, str], dict[str, Any]] = {}
+    for year in range(start.year, end.year + 1):
+        pk = keys.staff_kpis_pk(store_id, str(year))
+        for item in dynamo.query_between(pk, start.isoformat(), f"{end.isoformat()}#\uffff"):
+            day, staff_id = item[keys.SK].split("#", 1)
+            found[(date.fromisoformat(day), staff_id)] = item
+    return found

@@ -75,9 +75,27 @@ class MemberStory:
             "email": person.email,
             "birthday": person.habits.birthday,
             "referrer_id": person.referrer_id,
+            **self.recruited(),
         }
         action = Action(self.habits.enrol_minute, "enrol", {k: v for k, v in body.items() if v is not None})
         self.plan.actions[self.habits.enrol_day].setdefault(person.member_id, []).insert(0, action)
+
+    def recruited(self) -> dict[str, str]:
+        """Where the member signed up: at a till with a clerk (most), the app or mini program (often
+        from a QR code at a store, without a clerk), the web shop, or a friend's referral. Drawn from
+        its own seeded Random, so the rest of the member's year is the same as before it."""
+        rng = random.Random(f"demo/{self.plan.seed}/recruited/{self.person.index}")
+        store = self.habits.home_store
+        if self.person.referrer_id:
+            return {"channel": "referral"}
+        roll = rng.random()
+        if roll < 0.55:  # a few clerks per store, some better recruiters than others
+            clerk = rng.choices(range(1, 5), weights=(5, 3, 2, 1))[0]
+            return {"channel": "store", "store_id": store, "staff_id": f"{store}-clerk{clerk}"}
+        if roll < 0.85:
+            channel = "app" if roll < 0.72 else "mini_program"
+            return {"channel": channel, "store_id": store} if rng.random() < 0.4 else {"channel": channel}
+        return {"channel": "web"}
 
     def minute(self) -> int:
         hour = self.rng.choices(range(7, 22), weights=HOUR_WEIGHTS)[0]

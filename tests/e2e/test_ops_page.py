@@ -85,6 +85,8 @@ STORE_COLUMNS = {
     "store_non_member_receipts",
     "store_member_sales",
     "store_non_member_sales",
+    "enrolments",
+    "recruited_first_purchase_30d",
 }
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 

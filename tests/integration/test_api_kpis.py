@@ -16,6 +16,11 @@ from tests.support import Api, assert_error, ok
         ("from=2026-02-30&to=2026-03-01", "from"),
         ("from=2026-05-01&to=2026-05-01&store_id=no%20spaces", "store_id"),
         ("from=2026-05-01&to=2026-05-01&extra=1", "extra"),
+        ("from=2026-05-01&to=2026-05-02&by=staff", "store_id"),  # a store's clerks: which store?
+        ("from=2026-05-01&to=2026-05-02&by=clerk&store_id=s1", "by"),
+        ("from=2026-05-01&to=2026-05-02&by=&store_id=s1", "by"),
+        ("from=2026-05-01&to=2026-05-02&by=staff&store_id=a%23b", "store_id"),
+        ("from=2026-05-02&to=2026-05-01&by=staff&store_id=s1", "to"),
     ],
 )
 def test_a_bad_range_is_a_400_naming_the_field(api: Api, query: str, field: str) -> None:
@@ -36,3 +41,8 @@ def test_an_empty_program_answers_zeros_and_nulls(api: Api) -> None:
     total = report["total"]
     assert (total["enrolments"], total["points_outstanding"], total["active_30d"]) == (0, 0, 0)
     assert total["redemption_rate"] is None and total["aov_member"] is None and report["stores"] == {}
+
+
+def test_no_clerk_figures_yet_is_an_empty_map(api: Api) -> None:
+    answer = ok(api.get("/kpis?from=2026-05-01&to=2026-05-03&by=staff&store_id=s1", role="ops"))
+    assert answer == {"from": "2026-05-01", "to": "2026-05-03", "store_id": "s1", "by": "staff", "staff": {}}

@@ -93,6 +93,14 @@ def test_a_small_year_is_real_and_consistent_and_loaded_once(local_stack: LocalR
             # Simulated time: every entry was recorded within the replayed days, never at the real now.
             assert summary.start <= datetime.fromisoformat(entry["recorded_at"]).astimezone(tz).date() <= summary.end
     assert kinds["enrol"] == MEMBERS
+    # Recruited through stores (by a clerk of that store), the app, the web, referrals.
+    profiles = [dynamo.get(keys.profile_key(member_id)) or {} for member_id in ids]
+    channels = Counter(profile.get("enrol_channel") for profile in profiles)
+    assert channels["store"] >= 3 and len(channels) >= 3 and None not in channels, channels
+    for profile in profiles:
+        if profile["enrol_channel"] == "store":
+            assert profile["enrol_store_id"] in ("s001", "s002"), profile
+            assert profile["enrol_staff_id"].startswith(f"{profile['enrol_store_id']}-clerk"), profile
     assert kinds["purchase"] > 50 and store_purchases > 10
     assert kinds["return"] >= 2 and kinds["redemption"] >= 1 and kinds["activity"] >= 10, kinds
     assert kinds["referral"] >= 1 and summary.jobs["birthday members changed"] >= len(plan.birthday_days) > 0
