@@ -104,6 +104,19 @@ def birthday_keys_on(day: date) -> list[str]:
     return found
 
 
+def celebrated_on(birthday: date, day: date) -> bool:
+    """The birthday is celebrated on `day` (29 Feb on 28 Feb in common years)."""
+    return f"{birthday.month:02d}-{birthday.day:02d}" in birthday_keys_on(day)
+
+
+def birthday_run_missed(birthday: date | None, today: date, done_through: date | None) -> bool:
+    """Today is the birthday and today's birthday run is already done: that run never saw this
+    birthday (an enrolment or a birthday given after it), so the gift is due now."""
+    if birthday is None or done_through is None or done_through < today:
+        return False
+    return celebrated_on(birthday, today)
+
+
 def catch_up_days(as_of: date, done_through: date | None, max_days: int = BIRTHDAY_CATCH_UP_DAYS) -> list[date]:
     """The days a date-keyed job still has to look at: those after the last completed one (at most
     `max_days`); a run for a day already done looks at that day again (idempotent)."""

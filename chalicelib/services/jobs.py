@@ -232,6 +232,30 @@ def run(
     return job.result
 
 
+def grant_missed_birthday(member_id: str, birthday: date | None) -> bool:
+    """The birthday gift of a member who enrolled, or gave their birthday, on their birthday after
+    that day's run: granted now by the job's own rule and commit, so the once-a-year entry
+    (`birthday#<yyyy>`) still makes it at most one. Never fails the caller's write, which is
+    already committed: a failure is logged. True: granted now."""
+    program = load_program()
+    now = clock.now()
+    today = local_date(now, program.tz)
+    if birthday is None or not jobs.celebrated_on(birthday, today):
+        return False  # every other day of the year: no read
+    index, rule = RULES[jobs.BIRTHDAY]
+    job = _Run(jobs.BIRTHDAY, rule, index, program, now, JobResult(jobs.BIRTHDAY, today), None)
+    try:
+        if not jobs.birthday_run_missed(birthday, today, due.job_cursor(jobs.BIRTHDAY)):
+            return False  # today's run is still to come: it will find the member on its index
+        job.member(member_id, today)  # logs a failure of the member's write
+    except Exception:
+        logger.exception("late birthday gift failed", extra={"member_id": member_id})
+        return False
+    # No job metrics: JobHeartbeat would tell the alarms the birthday job ran.
+    logger.info("late birthday gift", extra={"member_id": member_id, "granted": job.result.members_changed})
+    return job.result.members_changed == 1
+
+
 def _emit_metrics(result: JobResult) -> None:
     """One EMF record per run, with dimension `job` (its own set: the API's shared metrics keep theirs).
     `JobHeartbeat` is 1 on every run that got through its pages; the infra alarms when it is missing."""

@@ -13,7 +13,7 @@ from chalicelib.domain.commands import Enrol
 from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, MemberNotFound
 from chalicelib.domain.model import ERASED, Member, MemberChange
 from chalicelib.program import Program, load_program
-from chalicelib.services import cards
+from chalicelib.services import cards, jobs
 from chalicelib.services.writes import Plan, _replayed, answer_for, fingerprint, new_coupon_code
 from chalicelib.store import codec, contacts, dynamo, keys, members
 from chalicelib.store.due import due_attributes
@@ -49,6 +49,7 @@ def enrol(command: Enrol) -> dict[str, Any]:
         except members.Replay as replay:
             return _replayed(replay.item or members.get_entry(member_id, f"enrol#{member_id}") or {}, digest)
         events.publish(change.events)
+        jobs.grant_missed_birthday(member_id, command.birthday)  # enrolled after today's birthday run
         return answer
     raise Busy("could not find a free card number, retry shortly")
 
@@ -225,6 +226,8 @@ def update(member_id: str, body: dict[str, Any]) -> dict[str, Any]:
         sets.update(due_attributes(member_after))
     if sets:
         _write_with_card(member, sets, extras)
+    if birthday is not None and member.birthday is None:
+        jobs.grant_missed_birthday(member_id, birthday)  # given after today's birthday run
     return view(member_id)
 
 
