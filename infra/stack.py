@@ -38,7 +38,7 @@ from chalicelib.config import Settings
 from chalicelib.ingest import names as prefixes
 from chalicelib.store.schema import table_definition
 from chalicelib.store.stream_filter import PATTERNS_BY_HANDLER, filter_criteria
-from infra import metrics
+from infra import metrics, roles
 from infra.discovery import AppHandlers, Function, SqsConsumer, StreamConsumer, discover, load_app
 from infra.edge import sam_gateway_responses
 from infra.monitoring import Monitoring
@@ -62,6 +62,8 @@ TTL_ATTRIBUTE = "expires_at"
 # The queue the bucket notifies of new sales files: the name the app and `loyalty dev` use for it.
 INGEST_QUEUE = Settings.model_fields["ingest_queue_name"].default
 MAX_RECEIVE_COUNT = 3  # deliveries before a message goes to the DLQ
+# `@app.on_sqs_message(queue="<queue>-dlq")` reads that queue's DLQ (as the app and `loyalty dev` name it).
+DEAD_LETTER_SUFFIX = "-dlq"
 # Lambda's advice: a queue's visibility timeout at least 6 × its consumer's timeout.
 VISIBILITY_FACTOR = 6
 DLQ_RETENTION = Duration.days(14)
@@ -187,7 +189,13 @@ class LoyaltyStack(Stack):
             # Collecting before a throttle alarm fires: its first response is "which key is hot".
             contributor_insights=dynamodb.ContributorInsightsSpecification(enabled=True),
         )
-        self.queues = {name: self._queue(name) for name in dict.fromkeys([INGEST_QUEUE, *self.handlers.queues])}
+        # `<queue>-dlq` is not a queue of its own: a consumer of it reads that queue's DLQ (consumed()).
+        names = [INGEST_QUEUE, *self.handlers.queues]
+        self.queues = {
+            name: self._queue(name)
+            for name in dict.fromkeys(names)
+            if not (name.endswith(DEAD_LETTER_SUFFIX) and name.removesuffix(DEAD_LETTER_SUFFIX) in names)
+        }
         self.streams = [AppStream(c, self._stream_failures(c)) for c in self.handlers.stream_consumers]
         self.job_failures = self._job_failures() if self.handlers.schedules else None
         self.bucket = self._sales_file_bucket(removal)
@@ -209,7 +217,7 @@ class LoyaltyStack(Stack):
             )
             for f in self.handlers.functions
         }
-        self.role = self._app_role()
+        self.roles = self._function_roles()
 
         assembly = Assembly.of(self)
         assert assembly is not None
@@ -240,6 +248,9 @@ class LoyaltyStack(Stack):
             f"{to_cfn_resource_name(name)}DeadLetters",
             queue_name=f"{physical}-dlq",
             retention_period=DLQ_RETENTION,
+            # A DLQ may have a consumer too (the ingest DLQ's fails its file): Lambda refuses a mapping
+            # whose queue hides a message for less than the function may run.
+            visibility_timeout=Duration.seconds(VISIBILITY_FACTOR * self.stage.worker_timeout_s),
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
         )
@@ -377,116 +388,60 @@ class LoyaltyStack(Stack):
 
     # --- the app's permissions ---------------------------------------------------------------
 
-    def _app_role(self) -> iam.Role:
-        """One execution role for the app's functions (one code package), every statement naming its
-        resources. Inline, so that a function (and its SQS mapping, which Lambda validates against
-        the role) is only created once the permissions exist."""
-        table_arn = self.table.table_arn
-        index_arns = [f"{table_arn}/index/{name}" for name in index_names(self.table_definition)]
-        queue_arns = [q.queue.queue_arn for q in self.queues.values()]
-        consumed = [self.queues[name].queue.queue_arn for name in self.handlers.queues]
-        statements = [
-            iam.PolicyStatement(
-                sid="TableItems",
-                actions=[
-                    "dynamodb:GetItem",
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:Query",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:DeleteItem",
-                    "dynamodb:BatchWriteItem",
-                    "dynamodb:ConditionCheckItem",
-                ],
-                resources=[table_arn],
-            ),
-            iam.PolicyStatement(sid="TableIndexes", actions=["dynamodb:Query"], resources=index_arns),
-            *(
-                iam.PolicyStatement(
-                    sid=f"Objects{prefix.strip('/').capitalize()}",
-                    actions=actions,
-                    resources=[self.bucket.arn_for_objects(f"{prefix}*")],
-                )
-                for prefix, actions in OBJECT_ACCESS.items()
-            ),
-            # Without ListBucket a missing key answers 403, not 404 (HEAD of a file deleted since its
-            # event, a report not written yet); it also lists a run's parts under work/.
-            iam.PolicyStatement(sid="ListSalesFiles", actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn]),
-            iam.PolicyStatement(
-                sid="SendToQueues",
-                actions=["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
-                resources=queue_arns,
-            ),
-            iam.PolicyStatement(sid="PublishEvents", actions=["events:PutEvents"], resources=[self.bus.event_bus_arn]),
-            iam.PolicyStatement(
-                sid="ReadSigningSecret",
-                actions=["secretsmanager:GetSecretValue"],
-                resources=[self.signing_secret.secret_arn],
-            ),
-            iam.PolicyStatement(
-                sid="WriteLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[group.log_group_arn for group in self.log_groups.values()],
-            ),
-            iam.PolicyStatement(
-                sid="Tracing", actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"]
-            ),
-        ]
-        if consumed:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="ConsumeQueues",
-                    actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
-                    resources=consumed,
-                )
-            )
-        if self.streams:
-            statements += [
-                # What Lambda's poller calls with the function's role for a mapping that names the
-                # stream. Not dynamodb:ListStreams: IAM evaluates it on '*' only (no resource-level
-                # permission), so granting it on the stream would grant nothing, and the mapping
-                # does not list streams.
-                iam.PolicyStatement(
-                    sid="ReadTableStream",
-                    actions=["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
-                    resources=[self.table_stream_arn],
-                ),
-                # Lambda sends a skipped batch's description to the on-failure queue as the function.
-                iam.PolicyStatement(
-                    sid="SendStreamFailures",
-                    actions=["sqs:SendMessage"],
-                    resources=[stream.failures.queue_arn for stream in self.streams],
-                ),
-            ]
-        if self.job_failures is not None:
-            # Lambda sends a failed run's description to the on-failure queue as the function.
-            statements.append(
-                iam.PolicyStatement(
-                    sid="SendJobFailures", actions=["sqs:SendMessage"], resources=[self.job_failures.queue_arn]
-                )
-            )
-        role = iam.Role(
-            self,
-            "AppRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Execution role of the {APP_NAME} {self.stage.name} functions",
-            inline_policies={"app": iam.PolicyDocument(statements=statements)},
+    def _function_roles(self) -> dict[str, iam.Role]:
+        """One execution role per function of the app, with only what that function touches
+        (infra/roles.py). Inline policies, so that a function (and its SQS mapping, which Lambda
+        validates against the role) is only created once the permissions exist."""
+        resources = roles.Resources(
+            table=self.table,
+            index_arns=[f"{self.table.table_arn}/index/{name}" for name in index_names(self.table_definition)],
+            stream_arn=self.table_stream_arn if self.streams else None,
+            bucket=self.bucket,
+            bus=self.bus,
+            secret=self.signing_secret,
+            log_groups=self.log_groups,
+            object_access=OBJECT_ACCESS,
+            job_failures=self.job_failures,
+            stream_failures={stream.consumer.logical_id: stream.failures for stream in self.streams},
         )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "X-Ray has no resource-level permissions: PutTraceSegments/PutTelemetryRecords need '*'.",
-            ["Resource::*"],
-        )
+        consumers = {consumer.logical_id: consumer for consumer in self.handlers.sqs_consumers}
         bucket_id = self.get_logical_id(cast(CfnElement, self.bucket.node.default_child))
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "Object keys under a prefix are data (store ids, dates, file ids): each grant names the bucket "
-            "and one prefix with only the actions used there (OBJECT_ACCESS), never the bucket's root.",
-            [f"Resource::<{bucket_id}.Arn>/{prefix}*" for prefix in OBJECT_ACCESS],
-        )
-        return role
+        found: dict[str, iam.Role] = {}
+        for function in self.handlers.functions:
+            consumer = consumers.get(function.logical_id)
+            statements = roles.statements(function, resources, self.consumed(consumer) if consumer else None)
+            role = iam.Role(
+                self,
+                f"{function.logical_id}Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"Execution role of the {APP_NAME} {self.stage.name} function {function.logical_id}",
+                inline_policies={"function": iam.PolicyDocument(statements=statements)},
+            )
+            acknowledge(
+                role,
+                "AwsSolutions-IAM5",
+                "X-Ray has no resource-level permissions: PutTraceSegments/PutTelemetryRecords need '*'.",
+                ["Resource::*"],
+            )
+            granted = roles.object_prefixes(statements)
+            if granted:
+                acknowledge(
+                    role,
+                    "AwsSolutions-IAM5",
+                    "Object keys under a prefix are data (store ids, dates, file ids): each grant names the "
+                    "bucket and one prefix with only the actions this function uses there, never the bucket's root.",
+                    [f"Resource::<{bucket_id}.Arn>/{prefix}*" for prefix in granted],
+                )
+            found[function.logical_id] = role
+        return found
+
+    def consumed(self, consumer: SqsConsumer) -> roles.Consumed:
+        """The queue an `@app.on_sqs_message` handler reads: the stack's queue of that name, or, for
+        `<name>-dlq`, that queue's dead-letter queue (the name the app and `loyalty dev` use for it)."""
+        base = consumer.queue.removesuffix(DEAD_LETTER_SUFFIX)
+        if consumer.queue.endswith(DEAD_LETTER_SUFFIX) and base in self.queues:
+            return roles.Consumed(self.queues[base].dead_letters, dead_letters=True)
+        return roles.Consumed(self.queues[consumer.queue].queue, dead_letters=False)
 
     # --- the Chalice app -----------------------------------------------------------------------
 
@@ -503,8 +458,10 @@ class LoyaltyStack(Stack):
                 "POWERTOOLS_SERVICE_NAME": metrics.SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": metrics.NAMESPACE,
             },
+            # Chalice wants one role for the app; every function's `Role` is then set to its own
+            # (_configure_function), so this one is only what Chalice writes before the override.
             "manage_iam_role": False,
-            "iam_role_arn": self.role.role_arn,
+            "iam_role_arn": next(iter(self.roles.values())).role_arn,
             "xray": True,
             "lambda_architecture": LAMBDA_ARCHITECTURE,  # and the wheels Chalice downloads for it
             # Dependencies in a layer keyed by requirements.txt, the app's code in its own small
@@ -531,6 +488,7 @@ class LoyaltyStack(Stack):
         memory, timeout = self.sizing(function)
         resource.add_property_override("MemorySize", memory)
         resource.add_property_override("Timeout", timeout)
+        resource.add_property_override("Role", self.roles[function.logical_id].role_arn)
         if function.kind == "schedule":
             assert self.job_failures is not None
             resource.add_property_override(
@@ -558,7 +516,7 @@ class LoyaltyStack(Stack):
         records reported one by one (the handler returns `batchItemFailures`)."""
         resource = self.function(consumer.logical_id)
         prefix = f"Events.{consumer.event_name}.Properties."
-        resource.add_property_override(prefix + "Queue", self.queues[consumer.queue].queue.queue_arn)
+        resource.add_property_override(prefix + "Queue", self.consumed(consumer).queue.queue_arn)
         resource.add_property_override(prefix + "FunctionResponseTypes", ["ReportBatchItemFailures"])
         resource.add_property_override(prefix + "ScalingConfig", {"MaximumConcurrency": self.stage.sqs_max_concurrency})
 

@@ -78,7 +78,10 @@ def test_every_sqs_consumer_reads_this_stacks_queue_with_partial_batch_failures(
     for consumer in stack.inventory["sqs_consumers"]:
         properties = function(stack, consumer["name"])
         event = properties["Events"][f"{logical_id(consumer['name'])}SqsEventSource"]["Properties"]
-        queue = queue_named(stack, f"{consumer['queue']}-{stack.stage}")
+        # `<queue>-dlq` in the app is that queue's DLQ, named `<queue>-<stage>-dlq` in the stack.
+        name = consumer["queue"]
+        dlq = name.endswith("-dlq")
+        queue = queue_named(stack, f"{name.removesuffix('-dlq')}-{stack.stage}{'-dlq' if dlq else ''}")
         assert event["Queue"] == getatt(queue), f"{stack.id}: {consumer['name']} reads {event['Queue']}"
         assert "ReportBatchItemFailures" in event.get("FunctionResponseTypes", [])
         # Lambda refuses a mapping whose queue hides messages for less than the function may run.

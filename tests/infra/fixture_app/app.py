@@ -44,6 +44,11 @@ def ingest_chunk(event):
     return {"batchItemFailures": []}
 
 
+@app.on_sqs_message(queue="loyalty-chunks-dlq")
+def chunk_dead_letters(event):
+    return {"batchItemFailures": []}
+
+
 @app.on_dynamodb_record(
     stream_arn="arn:aws:dynamodb:us-east-1:000000000000:table/fixture/stream/placeholder",
     batch_size=100,
