@@ -14,14 +14,17 @@ from chalicelib.api.routes import OPS, bearer_key
 from chalicelib.ingest.names import STORE_ID_PATTERN
 
 blueprint = Blueprint(__name__)
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 endpoint = endpoints(blueprint)
 
 
 class KpiQuery(Body):
     model_config = ConfigDict(populate_by_name=True)
 
-    start: dt.date = Field(alias="from")  # program-local days, both included
-    end: dt.date = Field(alias="to")
+    # Program-local days, both included. Bounded so that the windows read before `from` (90 days)
+    # and after `to` stay real dates: 0001-01-01 would overflow.
+    start: dt.date = Field(alias="from", ge=FIRST_DAY, le=LAST_DAY)
+    end: dt.date = Field(alias="to", ge=FIRST_DAY, le=LAST_DAY)
     store_id: Annotated[str, Field(pattern=f"^{STORE_ID_PATTERN}$")] | None = None
     by: Literal["staff"] | None = None  # with store_id: the recruitment figures of each of its clerks
 

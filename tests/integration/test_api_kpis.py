@@ -21,6 +21,8 @@ from tests.support import Api, assert_error, ok
         ("from=2026-05-01&to=2026-05-02&by=&store_id=s1", "by"),
         ("from=2026-05-01&to=2026-05-02&by=staff&store_id=a%23b", "store_id"),
         ("from=2026-05-02&to=2026-05-01&by=staff&store_id=s1", "to"),
+        ("from=0001-01-01&to=0001-01-05", "from"),  # the 90-day window before it is no date
+        ("from=9999-12-25&to=9999-12-31", "to"),
     ],
 )
 def test_a_bad_range_is_a_400_naming_the_field(api: Api, query: str, field: str) -> None:
