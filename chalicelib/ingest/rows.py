@@ -26,13 +26,13 @@ from chalicelib.domain.commands import (
 )
 
 REQUIRED = ("store_id", "receipt_id", "occurred_at", "type", "amount", "currency")
-OPTIONAL = ("member_id", "original_receipt_id", "category")
+OPTIONAL = ("member_id", "original_receipt_id", "category", "staff_id")
 COLUMNS = REQUIRED + OPTIONAL
 
 SALE, RETURN = "SALE", "RETURN"
 # Amounts, receipt ids and currencies follow the API's rules (domain/commands.py), checked here by
 # pattern, in Rust: a Python validator per row costs ~1 µs.
-BLANK_OR_RECEIPT_PATTERN = f"^(?:{CLIENT_ID_PATTERN[1:-1]})?$"
+BLANK_OR_CLIENT_ID_PATTERN = f"^(?:{CLIENT_ID_PATTERN[1:-1]})?$"
 
 
 class SalesRow(NamedTuple):
@@ -48,8 +48,9 @@ class SalesRow(NamedTuple):
     amount: Annotated[str, Field(pattern=AMOUNT_PATTERN)]
     currency: Annotated[str, Field(pattern=CURRENCY_PATTERN)]
     member_id: Annotated[str, Field(max_length=CLIENT_ID_MAX)]
-    original_receipt_id: Annotated[str, Field(max_length=CLIENT_ID_MAX, pattern=BLANK_OR_RECEIPT_PATTERN)]
+    original_receipt_id: Annotated[str, Field(max_length=CLIENT_ID_MAX, pattern=BLANK_OR_CLIENT_ID_PATTERN)]
     category: Annotated[str, Field(max_length=CATEGORY_MAX)]
+    staff_id: Annotated[str, Field(max_length=CLIENT_ID_MAX, pattern=BLANK_OR_CLIENT_ID_PATTERN)]  # the clerk
 
 
 @cache
@@ -77,6 +78,7 @@ FIELD_REASONS = {
     "member_id": "unknown_member",  # longer than any member id
     "original_receipt_id": "unknown_original_receipt",
     "category": "bad_category",
+    "staff_id": "bad_staff_id",
 }
 
 
@@ -84,6 +86,7 @@ FIELD_REASONS = {
 HINTS = {
     "receipt_id": CLIENT_ID_HINT,
     "original_receipt_id": CLIENT_ID_HINT,
+    "staff_id": CLIENT_ID_HINT,
     "amount": AMOUNT_HINT,
     "currency": "3 capital letters, the program's currency",
     "type": "SALE or RETURN",

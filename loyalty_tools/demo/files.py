@@ -67,6 +67,7 @@ def render(plan: Plan, store: str, rows: list[StoreRow], tz: tzinfo, currency: s
             "original_receipt_id": row.original.receipt_id if row.original else "",
             "category": row.category,
             "cashier": f"c{(number % 3) + 1}",
+            "staff_id": f"{store}-clerk{(number % 4) + 1}" if row.member_id and row.kind == "SALE" else "",
         }
         writer.writerow([values[name] for name in normal])
     body = (("\ufeff" if style.get("bom") else "") + text.getvalue()).encode()

@@ -82,7 +82,7 @@ def test_header_names_are_trimmed_case_insensitive_in_any_order() -> None:
     header = rows.parse_header(["\ufeff Amount", "STORE_ID", "receipt_id", "Type", "occurred_at", "x", "Currency"])
     assert header.names[0] == "Amount"
     values = header.pick(["12.00", "s1", "r1", "SALE", "t", "ignored", "CNY", ""])
-    assert values == ("s1", "r1", "t", "SALE", "12.00", "CNY", "", "", "")
+    assert values == ("s1", "r1", "t", "SALE", "12.00", "CNY", "", "", "", "")
     assert header.position("type") == 3
 
 

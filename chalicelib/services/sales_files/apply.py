@@ -39,6 +39,8 @@ def _fingerprint(row: Row) -> str:
             data.member_id,
             data.original_receipt_id,
             data.category,
+            # only when given: receipts claimed before the column existed keep their fingerprint
+            *([data.staff_id] if data.staff_id else []),
         ]
     )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -71,7 +73,15 @@ def _purchase(file: FileRun, row: Row, member_id: str, order_id: str) -> RecordP
     data = row.data
     lines = (PurchaseLine(row.amount, data.category),) if data.category else ()
     return RecordPurchase(
-        member_id, order_id, row.amount, data.currency, data.occurred_at, "store", file.store_id, lines
+        member_id,
+        order_id,
+        row.amount,
+        data.currency,
+        data.occurred_at,
+        "store",
+        file.store_id,
+        lines,
+        data.staff_id or None,
     )
 
 
