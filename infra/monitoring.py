@@ -171,6 +171,9 @@ class Monitoring(Construct):
         return alarm
 
     def _function_alarms(self) -> None:
+        dead_letter_readers = {
+            c.logical_id for c in self.stack.handlers.sqs_consumers if self.stack.consumed(c).dead_letters
+        }
         for function in self.stack.handlers.functions:
             name = self.stack.function(function.logical_id).ref
             retried = {
@@ -181,6 +184,11 @@ class Monitoring(Construct):
                 "schedule": " Jobs are not retried: each failed run is also on the jobs' failure queue "
                 "(alarm jobs-FailedRuns); the next hourly run continues the work.",
             }.get(function.kind, "")
+            if function.logical_id in dead_letter_readers:
+                retried = (
+                    " It reads a DLQ: a message it fails on comes back after the visibility timeout, "
+                    "for as long as the DLQ keeps it (alarm DeadLetters)."
+                )
             errors_period, errors_of = self._errors_window(function.kind)
             self._alarm(
                 f"{function.logical_id}-Errors",
@@ -366,14 +374,51 @@ class Monitoring(Construct):
         )
 
     def _queue_alarms(self, queue: AppQueue) -> None:
-        self._alarm(
-            f"{_short(queue.name)}-DeadLetters",
-            queue.dead_letters.metric_approximate_number_of_messages_visible(statistic="Maximum", period=FIVE_MINUTES),
-            threshold=1,
-            description=f"A message of {queue.name} failed every delivery and sits in its DLQ: a sales file or "
-            "chunk that was not processed. First response: read the message and the consumer's "
-            "log, fix the cause, then redrive the DLQ (DEPLOY.md).",
-        )
+        readers = [
+            c.logical_id
+            for c in self.stack.handlers.sqs_consumers
+            if self.stack.consumed(c).dead_letters and self.stack.consumed(c).queue is queue.dead_letters
+        ]
+        if not readers:
+            self._alarm(
+                f"{_short(queue.name)}-DeadLetters",
+                queue.dead_letters.metric_approximate_number_of_messages_visible(
+                    statistic="Maximum", period=FIVE_MINUTES
+                ),
+                threshold=1,
+                description=f"A message of {queue.name} failed every delivery and sits in its DLQ: a sales file "
+                "or chunk that was not processed. First response: read the message and the consumer's "
+                "log, fix the cause, then redrive the DLQ (DEPLOY.md).",
+            )
+        else:
+            # The DLQ's consumer takes a message within seconds and deletes it once handled; one it
+            # failed on is in flight (hidden for the visibility timeout), then visible, then in flight
+            # again. Messages on the queue at all, visible or not, for 15 minutes: not handled.
+            dlq = queue.dead_letters
+            on_queue = cw.MathExpression(
+                expression="visible + inflight",
+                using_metrics={
+                    "visible": dlq.metric_approximate_number_of_messages_visible(
+                        statistic="Minimum", period=FIVE_MINUTES
+                    ),
+                    "inflight": dlq.metric_approximate_number_of_messages_not_visible(
+                        statistic="Minimum", period=FIVE_MINUTES
+                    ),
+                },
+                period=FIVE_MINUTES,
+                label="dead letters not handled",
+            )
+            self._alarm(
+                f"{_short(queue.name)}-DeadLetters",
+                on_queue,
+                threshold=1,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+                description=f"A message of {queue.name} failed every delivery, and the DLQ's consumer "
+                f"({', '.join(readers)}), which fails its file, has not handled it for 15 minutes (it "
+                "logs 'dead letter not handled' and retries after the visibility timeout). First "
+                "response: that function's log, then the ingest consumer's log for the file id (DEPLOY.md).",
+            )
         self._alarm(
             f"{_short(queue.name)}-Lag",
             queue.queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=FIVE_MINUTES),

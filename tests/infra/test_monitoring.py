@@ -364,3 +364,34 @@ def test_every_alarm_has_its_runbook_row_in_deploy_md(stack: Stack) -> None:
     for alarm in alarms(stack.template):
         name = alarm["AlarmName"].removeprefix(f"loyalty-{stack.stage}-")
         assert any(t.match(name) for t in titles), f"infra/DEPLOY.md has no row for {name}"
+
+
+def test_a_dlq_with_a_consumer_alarms_on_messages_left_on_it_for_15_minutes(stack: Stack) -> None:
+    """Its consumer takes a dead letter within seconds: one it cannot handle is hidden (in flight)
+    for the visibility timeout, then visible, then taken again. So the alarm counts both, at their
+    minimum, in 3 of 3 five-minute periods, not the visible ones alone (which it would rarely see)."""
+    consumers = [c for c in stack.inventory["sqs_consumers"] if c["queue"].endswith("-dlq")]
+    if not consumers:
+        pytest.skip("the app consumes no DLQ")
+    for consumer in consumers:
+        name = logical_id(consumer["name"])
+        event = stack.template["Resources"][name]["Properties"]["Events"][f"{name}SqsEventSource"]["Properties"]
+        queue = getatt(event["Queue"]["Fn::GetAtt"][0], "QueueName")
+        (alarm,) = alarms_on(stack.template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue})
+        assert (
+            alarm
+            == alarms_on(stack.template, "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", {"QueueName": queue})[0]
+        )
+        stats = {
+            m["MetricStat"]["Metric"]["MetricName"]: m["MetricStat"]["Stat"]
+            for m in alarm["Metrics"]
+            if "MetricStat" in m
+        }
+        assert stats == {
+            "ApproximateNumberOfMessagesVisible": "Minimum",
+            "ApproximateNumberOfMessagesNotVisible": "Minimum",
+        }
+        assert alarm["Threshold"] == 1 and alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3
+        base = consumer["queue"].removesuffix("-dlq").removeprefix("loyalty-")
+        assert alarm["AlarmName"] == f"loyalty-{stack.stage}-{base}-DeadLetters"
+        assert name in alarm["AlarmDescription"]
