@@ -239,7 +239,7 @@ CHALICE_CODES = {
     409: "conflict",
     415: "unsupported_media_type",
     422: "unprocessable",
-    429: "too_many_requests",
+    429: "throttled",  # as the gateway answers its own 429 (infra/edge.py)
     500: "internal_error",
 }
 
