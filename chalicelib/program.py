@@ -94,6 +94,8 @@ class Program(_Strict):
     expiring_notice_days: int = Field(ge=0, le=365)
     welcome_points: int = Field(ge=0)
     referral_points: int = Field(ge=0)
+    # A full return of the purchase that paid a referral takes the bonus back from the referrer.
+    referral_clawback: bool = True
     reactivation_points: int = Field(ge=0)
     dormant_after_days: int = Field(gt=0)
     tier_at_risk_notice_days: int = Field(ge=0, le=365)

@@ -178,7 +178,7 @@ def record_purchase(
 
     _reactivate_if_dormant(program, change, purchase.order_id, now)
     _upgrade_if_earned(program, change, today)
-    return change, _referral(program, member, referrer, now)
+    return change, _referral(program, member, referrer, now, purchase.order_id)
 
 
 def _reactivate_if_dormant(program: Program, change: MemberChange, order_id: str, now: datetime) -> None:
@@ -231,14 +231,18 @@ def _upgrade_if_earned(program: Program, change: MemberChange, today: date) -> N
         member.review_at = tiers.review_date(program, candidate, today)
 
 
-def _referral(program: Program, member: Member, referrer: Member | None, now: datetime) -> MemberChange | None:
-    """200 points to the referrer on the referred member's first purchase (once, by entry id)."""
+def _referral(
+    program: Program, member: Member, referrer: Member | None, now: datetime, order_id: str
+) -> MemberChange | None:
+    """200 points to the referrer on the referred member's first purchase (once, by entry id); the
+    entry names that purchase (its full return takes the bonus back: domain/referrals.py)."""
     if member.purchase_count or referrer is None or referrer.status == ERASED:
         return None
     change = MemberChange(before=referrer, after=referrer.clone())
     _credit_bonus(
-        program, change, "referral", member.member_id, program.referral_points, now, referred_member_id=member.member_id
-    )
+        program, change, "referral", member.member_id, program.referral_points, now,
+        referred_member_id=member.member_id, order_id=order_id,
+    )  # fmt: skip
     return change
 
 

@@ -259,7 +259,7 @@ def test_referral_is_paid_to_the_referrer_on_the_first_purchase_only() -> None:
     assert referral.after.wallet.lots == {"2027-01": 100, "2027-03": 200}
     [entry] = referral.entries
     assert (entry.kind, entry.ref, entry.points) == ("referral", "m-new", 200)
-    assert entry.details == {"referred_member_id": "m-new"}
+    assert entry.details == {"referred_member_id": "m-new", "order_id": "o-1"}
     assert event(referral, "points.earned")["member_id"] == "m-ref"
     # The referred member gets nothing extra.
     assert change.after.available == 110
