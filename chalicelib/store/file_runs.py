@@ -3,6 +3,9 @@ markers, the day and store listings, and the store/day sales roll-up. Keys come 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +24,82 @@ def _names(*attributes: str) -> dict[str, str]:
     return {f"#{name}": name for name in attributes}
 
 
-def create_file(item: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FileRunRecord:
+    """A sales file's run as the store keeps it (its FILE item), read through typed properties;
+    `item` is the whole item, counters included, which the report is built from."""
+
+    item: Mapping[str, Any]
+
+    @property
+    def file_id(self) -> str:
+        return str(self.item["file_id"])
+
+    @property
+    def key(self) -> str:
+        return str(self.item["key"])
+
+    @property
+    def bucket(self) -> str:
+        return str(self.item["bucket"])
+
+    @property
+    def store_id(self) -> str:
+        return str(self.item.get("store_id") or "")
+
+    @property
+    def started_at(self) -> datetime:
+        return datetime.fromisoformat(self.item["started_at"])
+
+    @property
+    def report_key(self) -> str:
+        return str(self.item["report_key"])
+
+    @property
+    def rejects_key(self) -> str:
+        return str(self.item["rejects_key"])
+
+    @property
+    def etag(self) -> str:
+        return str(self.item["etag"])
+
+    @property
+    def size(self) -> int:
+        return int(self.item["size"])
+
+    @property
+    def status(self) -> str:
+        return str(self.item["status"])
+
+    @property
+    def phase(self) -> str:
+        return str(self.item.get("phase") or SPLIT)
+
+    @property
+    def returns_total(self) -> int:
+        return int(self.item.get("returns_total") or 0)
+
+    @property
+    def header(self) -> list[str]:
+        return list(self.item.get("header") or [])
+
+    @property
+    def compressed(self) -> bool:
+        return bool(self.item.get("compressed"))
+
+    @property
+    def last_error(self) -> str | None:
+        return self.item.get("last_error")
+
+    @property
+    def running(self) -> bool:
+        return self.status == RUNNING
+
+    def with_fields(self, fields: Mapping[str, Any]) -> FileRunRecord:
+        return FileRunRecord({**self.item, **fields})
+
+
+def create_file(item: dict[str, Any]) -> FileRunRecord:
     """Record a new run (and list it under its day, and under its store when the key names one);
     returns the run, or the existing one when this S3 event was already seen."""
     index = keys.files_by_day_key(item["file_date"], item.get("store_id") or "-", item["started_at"], item["file_id"])
@@ -36,14 +114,16 @@ def create_file(item: dict[str, Any]) -> dict[str, Any]:
     try:
         dynamo.transact(items)
     except dynamo.Cancelled as cancelled:
-        if cancelled.failed == 0:
-            return cancelled.old_item(0) or get_file(item["file_id"]) or run
+        if cancelled.failed == 0:  # this S3 event was seen: its run
+            old = cancelled.old_item(0)
+            return FileRunRecord(old) if old else (get_file(item["file_id"]) or FileRunRecord(run))
         raise
-    return run
+    return FileRunRecord(run)
 
 
-def get_file(file_id: str) -> dict[str, Any] | None:
-    return dynamo.get(keys.file_key(file_id))
+def get_file(file_id: str) -> FileRunRecord | None:
+    item = dynamo.get(keys.file_key(file_id))
+    return FileRunRecord(item) if item else None
 
 
 def save_plan(file_id: str, plan: dict[str, Any], chunks: list[list[int]]) -> None:

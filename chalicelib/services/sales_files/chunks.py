@@ -4,7 +4,6 @@ applied in parallel (rows of one member or receipt one after the other), counted
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from chalicelib.ingest import parallel, reader
 from chalicelib.ingest.rows import SALE, parse_header
@@ -12,17 +11,15 @@ from chalicelib.ingest.tally import APPLIED, Tally
 from chalicelib.services.sales_files import apply, limits
 from chalicelib.services.sales_files.file_run import FileRun, Row
 from chalicelib.services.sales_files.tasks import ChunkTask
-from chalicelib.store import objects, receipts
+from chalicelib.store import file_runs, objects, receipts
 
 Claimed = tuple[Row, "receipts.Claim | None"]  # None: claim it when applying (see _claim_batches)
 
 
-def apply_chunk(run: dict[str, Any], task: ChunkTask) -> Tally:
+def apply_chunk(run: file_runs.FileRunRecord, task: ChunkTask) -> Tally:
     file = FileRun(run, task.phase)
-    stream = objects.open_chunk(
-        run["bucket"], run["key"], run["etag"], bool(run.get("compressed")), task.start, task.end
-    )
-    parsed = reader.read_rows(stream, parse_header(run["header"]), task.first_record)
+    stream = objects.open_chunk(run.bucket, run.key, run.etag, run.compressed, task.start, task.end)
+    parsed = reader.read_rows(stream, parse_header(run.header), task.first_record)
     inline = Tally()
 
     def apply_row(claimed: Claimed, tally: Tally) -> None:

@@ -48,7 +48,7 @@ def _fail_notified_file(record: dict[str, Any]) -> None:
     key = unquote_plus(record["s3"]["object"]["key"])
     if not names.is_incoming(key):
         return
-    file_id = phases._file_id(record["s3"]["bucket"]["name"], key, record)  # the id its run was given
+    file_id = phases.run_id(record["s3"]["bucket"]["name"], key, record)  # the id its run was given
     fail_file(file_id, PROCESSING_FAILED, "the file's message failed every delivery")
 
 
@@ -59,9 +59,9 @@ def fail_file(file_id: str, reason: str, message: str) -> bool:
     if run is None:  # its first delivery failed before the run was recorded: nothing to report on
         logger.warning("dead letter of a file without a run", extra={"file_id": file_id, "reason": reason})
         return False
-    if run["status"] != file_runs.RUNNING:
+    if not run.running:
         return False
-    last_error = run.get("last_error")
-    # phases' own failure path (kept private there: it is the one way a run fails).
-    phases._fail(run, reason, f"{message}: {last_error}" if last_error else message)
+    last_error = run.last_error
+    # phases' own failure path: the one way a run fails (report, event, metric).
+    phases.fail_run(run, reason, f"{message}: {last_error}" if last_error else message)
     return True

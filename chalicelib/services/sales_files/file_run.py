@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -39,14 +38,14 @@ class Row:
 class FileRun:
     """What the rows of one file share: the program, the store, the moment the file arrived."""
 
-    def __init__(self, run: dict[str, Any], phase: str) -> None:
+    def __init__(self, run: file_runs.FileRunRecord, phase: str) -> None:
         self.program: Program = load_program()
-        self.file_id: str = run["file_id"]
-        self.store_id: str = run["store_id"]
+        self.file_id: str = run.file_id
+        self.store_id: str = run.store_id
         self.phase = phase
         # Time checks use the arrival time, not the clock: both phases and every retry of a chunk
         # then judge a row the same way, so each row is counted exactly once.
-        self.arrived = datetime.fromisoformat(run["started_at"])
+        self.arrived = run.started_at
 
     def check(self, row: SalesRow, kind: str) -> Rejection | None:
         """The per-row rules beyond the model (docs/sales-files.md), the same in both phases."""

@@ -4,7 +4,6 @@ the phase moved on by the chunk that completes it (a conditional counter), the r
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -25,7 +24,7 @@ from chalicelib.services.sales_files.tasks import ChunkTask
 from chalicelib.store import file_runs, objects
 
 
-def _file_id(bucket: str, key: str, record: dict[str, Any]) -> str:
+def run_id(bucket: str, key: str, record: dict[str, Any]) -> str:
     """Stable for one S3 event (a redelivery is the same run), new for every upload: the event's
     sequencer orders writes to a key (moto has none: the ETag and event time stand in)."""
     s3 = record.get("s3", {})
@@ -44,7 +43,7 @@ def start_file(record: dict[str, Any]) -> None:
         return
     now = clock.now()
     file_key = names.parse_key(key)
-    file_id = _file_id(bucket, key, record)
+    file_id = run_id(bucket, key, record)
     report_key, rejects_key = file_key.outputs(file_id)  # a bad key's are named by the file id
     run = file_runs.create_file(
         {
@@ -62,27 +61,27 @@ def start_file(record: dict[str, Any]) -> None:
             "expires_at": epoch(now, limits.FILE_DAYS),
         }
     )
-    if run["status"] != file_runs.RUNNING:
+    if not run.running:
         return  # the same S3 event again, after its run ended
-    logger.info("sales file received", extra={"file_id": run["file_id"], "key": key, "bytes": head.size})
+    logger.info("sales file received", extra={"file_id": run.file_id, "key": key, "bytes": head.size})
     try:
         if not file_key.valid:
             raise FileProblem("bad_key", "the key must be incoming/<store_id>/<YYYY-MM-DD>[-<label>].csv[.gz]")
         _plan(run)
     except FileProblem as problem:
-        _fail(run, problem.reason, problem.message)
+        fail_run(run, problem.reason, problem.message)
     except objects.FileReplaced:
-        _fail(run, FILE_REPLACED, "the file was replaced while it was read; the new upload has its own report")
+        fail_run(run, FILE_REPLACED, "the file was replaced while it was read; the new upload has its own report")
 
 
-def _plan(run: dict[str, Any]) -> None:
-    size = int(run["size"])
+def _plan(run: file_runs.FileRunRecord) -> None:
+    size = run.size
     if size == 0:
         raise FileProblem("empty_file", "the file is empty")
     if size > limits.MAX_FILE_BYTES:
         raise FileProblem("too_large", f"the file is larger than {limits.MAX_FILE_BYTES} bytes")
     plan = reader.plan_file(
-        objects.open_file(run["bucket"], run["key"], run["etag"]),
+        objects.open_file(run.bucket, run.key, run.etag),
         limits.ROWS_PER_CHUNK,
         limits.CHUNK_BYTES,
         limits.MAX_FILE_BYTES,
@@ -94,19 +93,19 @@ def _plan(run: dict[str, Any]) -> None:
         "header": list(plan.header.names),
         "compressed": plan.compressed,
     }
-    file_runs.save_plan(run["file_id"], totals, chunks)
-    logger.info("sales file planned", extra={"file_id": run["file_id"], "rows": plan.rows, "chunks": len(chunks)})
-    run = {**run, **totals}
+    file_runs.save_plan(run.file_id, totals, chunks)
+    logger.info("sales file planned", extra={"file_id": run.file_id, "rows": plan.rows, "chunks": len(chunks)})
+    run = run.with_fields(totals)
     if chunks:
         _dispatch(run, file_runs.SALES, chunks)
     else:  # a header-only file: completed with 0 rows
         _next_phase(run, file_runs.SALES, "file")
 
 
-def _dispatch(run: dict[str, Any], phase: str, chunks: list[list[int]]) -> None:
+def _dispatch(run: file_runs.FileRunRecord, phase: str, chunks: list[list[int]]) -> None:
     """Queue the phase's chunks; a single chunk is applied right here (no queue round trip)."""
     chunk_tasks = [
-        ChunkTask(run["file_id"], phase, index, start, end, first)
+        ChunkTask(run.file_id, phase, index, start, end, first)
         for index, (start, end, first, has_returns) in enumerate(chunks)
         if phase == file_runs.SALES or has_returns
     ]
@@ -116,15 +115,15 @@ def _dispatch(run: dict[str, Any], phase: str, chunks: list[list[int]]) -> None:
         tasks.enqueue(chunk_tasks)
 
 
-def _next_phase(run: dict[str, Any], phase: str, me: str) -> None:
+def _next_phase(run: file_runs.FileRunRecord, phase: str, me: str) -> None:
     """Only the chunk that completes a phase passes this (the conditional counter in advance())."""
-    target = file_runs.RETURNS if phase == file_runs.SALES and int(run["returns_total"]) else file_runs.FINALIZING
-    if not file_runs.advance(run["file_id"], phase, target, me):
+    target = file_runs.RETURNS if phase == file_runs.SALES and run.returns_total else file_runs.FINALIZING
+    if not file_runs.advance(run.file_id, phase, target, me):
         return
     if target == file_runs.RETURNS:
-        _dispatch(run, file_runs.RETURNS, file_runs.plan_chunks(run["file_id"]))
+        _dispatch(run, file_runs.RETURNS, file_runs.plan_chunks(run.file_id))
     else:
-        _finalize(run["file_id"])
+        _finalize(run.file_id)
 
 
 def _final_parts(parts: list[str]) -> list[str]:
@@ -137,24 +136,22 @@ def _final_parts(parts: list[str]) -> list[str]:
 
 def _finalize(file_id: str) -> None:
     run = file_runs.get_file(file_id)
-    if run is None or run["status"] != file_runs.RUNNING or run["phase"] != file_runs.FINALIZING:
+    if run is None or not run.running or run.phase != file_runs.FINALIZING:
         return
-    bucket = run["bucket"]
+    bucket = run.bucket
     finished = clock.now()
-    objects.put_rejects(
-        bucket, run["rejects_key"], run.get("header") or [], _final_parts(objects.work_parts(bucket, file_id))
-    )
+    objects.put_rejects(bucket, run.rejects_key, run.header, _final_parts(objects.work_parts(bucket, file_id)))
     fields = {"status": file_runs.COMPLETED, "finished_at": finished.isoformat()}
-    summary = report({**run, **fields})
-    objects.put_json(bucket, run["report_key"], summary)
+    summary = report({**run.item, **fields})
+    objects.put_json(bucket, run.report_key, summary)
     if file_runs.finish(file_id, fields, expect_phase=file_runs.FINALIZING):
         events.publish([DomainEvent("file.completed", _event_detail(summary))])
-        duration = (finished - datetime.fromisoformat(run["started_at"])).total_seconds()
+        duration = (finished - run.started_at).total_seconds()
         metrics.add_metric(name="IngestFileDuration", unit="Seconds", value=duration)
         metrics.add_metric(name="IngestFilesCompleted", unit="Count", value=1)
         # Per store too (dimensions service, store_id): what the StoreSilent alarm watches (infra/store_watch).
         per_store = EphemeralMetrics(namespace=metrics.namespace, service=SERVICE)
-        per_store.add_dimension(name="store_id", value=run["store_id"])
+        per_store.add_dimension(name="store_id", value=run.store_id)
         per_store.add_metric(name="IngestStoreFiles", unit="Count", value=1)
         per_store.flush_metrics()
         logger.info(
@@ -164,15 +161,15 @@ def _finalize(file_id: str) -> None:
     objects.delete_prefix(bucket, names.work_prefix(file_id))
 
 
-def _fail(run: dict[str, Any], reason: str, message: str) -> None:
+def fail_run(run: file_runs.FileRunRecord, reason: str, message: str) -> None:
     fields = {"status": file_runs.FAILED, "reason": reason, "message": message, "finished_at": clock.now().isoformat()}
-    summary = report({**run, **fields})
+    summary = report({**run.item, **fields})
     if reason != FILE_REPLACED:  # reports/<key> belongs to the upload that replaced this one
-        objects.put_json(run["bucket"], run["report_key"], summary)
-    if file_runs.finish(run["file_id"], fields):
+        objects.put_json(run.bucket, run.report_key, summary)
+    if file_runs.finish(run.file_id, fields):
         events.publish([DomainEvent("file.failed", _event_detail(summary))])
         metrics.add_metric(name="IngestFilesFailed", unit="Count", value=1)
-        logger.warning("sales file failed", extra={"file_id": run["file_id"], "reason": reason})
+        logger.warning("sales file failed", extra={"file_id": run.file_id, "reason": reason})
 
 
 def _event_detail(summary: dict[str, Any]) -> dict[str, Any]:
@@ -195,17 +192,17 @@ def _event_detail(summary: dict[str, Any]) -> dict[str, Any]:
 
 def run_chunk(task: ChunkTask) -> None:
     run = file_runs.get_file(task.file_id)
-    if run is None or run["status"] != file_runs.RUNNING:
+    if run is None or not run.running:
         return
     if not file_runs.chunk_committed(task.file_id, task.phase, task.chunk):
         try:
             tally = apply_chunk(run, task)
         except objects.FileReplaced:
-            _fail(run, FILE_REPLACED, "the file was replaced while it was read; the new upload has its own report")
+            fail_run(run, FILE_REPLACED, "the file was replaced while it was read; the new upload has its own report")
             return
         _save_rejects(run, task, tally)
         if file_runs.commit_chunk(
-            task.file_id, task.phase, task.chunk, run["store_id"], tally, epoch(clock.now(), limits.MARKER_DAYS)
+            task.file_id, task.phase, task.chunk, run.store_id, tally, epoch(clock.now(), limits.MARKER_DAYS)
         ):
             metrics.add_metric(name="IngestRowsApplied", unit="Count", value=tally.applied)
             metrics.add_metric(name="IngestRowsRejected", unit="Count", value=tally.rejected)
@@ -214,11 +211,11 @@ def run_chunk(task: ChunkTask) -> None:
     _next_phase(run, task.phase, f"{task.phase}#{task.chunk}")
 
 
-def _save_rejects(run: dict[str, Any], task: ChunkTask, tally: Tally) -> None:
+def _save_rejects(run: file_runs.FileRunRecord, task: ChunkTask, tally: Tally) -> None:
     if not tally.rejects:
         return
     key = names.rejects_part_key(task.file_id, task.chunk, task.phase)
     earlier = (
         names.rejects_part_key(task.file_id, task.chunk, file_runs.SALES) if task.phase == file_runs.RETURNS else None
     )
-    objects.put_rejects_part(run["bucket"], key, tally.rejects, merge_with=earlier)
+    objects.put_rejects_part(run.bucket, key, tally.rejects, merge_with=earlier)

@@ -10,10 +10,10 @@ from chalicelib.store import file_runs
 
 
 def file_report(file_id: str) -> dict[str, Any]:
-    item = file_runs.get_file(file_id)
-    if item is None:
+    run = file_runs.get_file(file_id)
+    if run is None:
         raise NotFound(f"file {file_id} not found")
-    return report(item)
+    return report(dict(run.item))
 
 
 def file_reports(file_date: str, store_id: str | None = None, limit: int = 100) -> dict[str, Any]:
