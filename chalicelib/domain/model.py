@@ -64,6 +64,8 @@ class Member:
     # The earliest purchase's moment (by occurred_at, so a late file can move it earlier); never moved
     # by returns. None: no purchase yet, or purchases from before it was kept.
     first_purchase_at: datetime | None = None
+    # Times each campaign credited this member (its per-member limit), kept here so that no read is added.
+    campaign_uses: dict[str, int] = field(default_factory=dict)
 
     @property
     def available(self) -> int:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain import attribution, rules
+from chalicelib.domain.campaigns import BudgetExhausted, PurchaseFacts
 from chalicelib.domain.commands import Adjust, RecordActivity, RecordPurchase, RecordReturn, Redeem, check_currency
 from chalicelib.domain.errors import (
     ActivityLimitReached,
@@ -14,7 +15,8 @@ from chalicelib.domain.errors import (
     RewardOutOfStock,
 )
 from chalicelib.domain.model import Member
-from chalicelib.program import load_program
+from chalicelib.program import Program, load_program
+from chalicelib.services import campaigns
 from chalicelib.services.writes import Plan, check_occurred_at, member_write, new_coupon_code
 from chalicelib.store import members
 
@@ -23,7 +25,17 @@ def record_purchase(command: RecordPurchase) -> dict[str, Any]:
     program = load_program()
     check_currency(program.currency, command.currency)
     attribution.check_staff(command.attribution())
+    exhausted: set[str] = set()
+    while True:  # a campaign whose budget refused the points: once more without it (base points still earned)
+        try:
+            return _earn(program, command, frozenset(exhausted))
+        except BudgetExhausted as refused:
+            if refused.campaign_id in exhausted:
+                raise
+            exhausted.add(refused.campaign_id)
 
+
+def _earn(program: Program, command: RecordPurchase, exhausted: frozenset[str]) -> dict[str, Any]:
     def decide(member: Member, now: datetime) -> Plan:
         # occurred_at is checked here, inside the write: a replay is then answered from its entry
         # even after its occurred_at has left the back-dating window (member_write looks it up).
@@ -40,7 +52,11 @@ def record_purchase(command: RecordPurchase) -> dict[str, Any]:
         if member.purchase_count == 0 and member.referrer_id:
             referrer = members.load_member(member.referrer_id)
         change, referral = rules.record_purchase(program, member, purchase, now, referrer)
-        return Plan([change] if referral is None else [change, referral])
+        facts = PurchaseFacts(
+            purchase.amount, purchase.occurred_at, purchase.lines, purchase.channel, purchase.store_id
+        )
+        budgets = campaigns.apply(program, member, facts, change, exhausted)
+        return Plan([change] if referral is None else [change, referral], budgets)
 
     return member_write(command.member_id, f"purchase#{command.order_id}", command.identity(), decide)
 
@@ -77,7 +93,8 @@ def record_return(command: RecordReturn) -> dict[str, Any]:
         record = members.returned_purchase_op(
             member_id, order_id, returned, returned + amount, purchase.clawed_points + clawed
         )
-        return Plan([change], [members.Extra(record)])
+        budgets = campaigns.give_back(item.get("details") or {}, purchase.amount, returned, amount)
+        return Plan([change], [members.Extra(record), *budgets])
 
     return member_write(member_id, f"return#{return_id}", command.identity(), decide)
 

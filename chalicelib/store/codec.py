@@ -65,6 +65,7 @@ def profile_state(member: Member) -> dict[str, Any]:
         "enrol_staff_id": member.enrolment.staff_id,
         "enrol_channel": member.enrolment.channel,
         "first_purchase_at": member.first_purchase_at.isoformat() if member.first_purchase_at else None,
+        "campaign_uses": dict(member.campaign_uses) or None,
     }
 
 
@@ -106,6 +107,7 @@ def member_from_items(items: list[dict[str, Any]]) -> Member | None:
         card_number=profile.get("card_number"),
         enrolment=Attribution(*(profile.get(f"enrol_{name}") for name in ("store_id", "staff_id", "channel"))),
         first_purchase_at=_moment(profile.get("first_purchase_at")),
+        campaign_uses={cid: int(n) for cid, n in (profile.get("campaign_uses") or {}).items()},
     )
 
 

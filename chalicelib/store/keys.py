@@ -231,3 +231,17 @@ def staff_kpis_pk(store_id: str, year: str) -> str:
 def staff_kpi_key(day: str, store_id: str, staff_id: str) -> dict[str, str]:
     """Store ids and staff ids hold no '#': the sort key splits back into day and clerk."""
     return {PK: staff_kpis_pk(store_id, day[:4]), SK: f"{day}#{staff_id}"}
+
+
+# Campaigns: the definitions in one partition (listing them all is one Query), each budget counter
+# in its own partition so a hot campaign's purchases never write where the listing reads. The sort
+# key's prefix keeps a campaign named MEMBER from looking like a profile to the stream's filter.
+CAMPAIGNS_PK, CAMPAIGN_PREFIX = "CAMPAIGN", "ID#"
+
+
+def campaign_key(campaign_id: str) -> dict[str, str]:
+    return {PK: CAMPAIGNS_PK, SK: f"{CAMPAIGN_PREFIX}{campaign_id}"}
+
+
+def campaign_budget_key(campaign_id: str) -> dict[str, str]:
+    return {PK: f"CAMPAIGN#{campaign_id}", SK: "BUDGET"}

@@ -1,0 +1,243 @@
+"""Campaigns as data (member days, double points, offers to a tier or segment) and the one
+evaluation of a purchase against them. Pure: no I/O, no clock reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from chalicelib.domain.calendar import local_date
+from chalicelib.domain.earning import Line, floor_points
+from chalicelib.domain.errors import BusinessRule
+from chalicelib.domain.model import Member, MemberChange
+from chalicelib.program import Program
+
+CAMPAIGN_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+BUDGET_EXHAUSTED, PER_MEMBER_LIMIT = "budget_exhausted", "per_member_limit"
+Code = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class Audience(_Strict):
+    tiers: list[Code] | None = Field(default=None, min_length=1)
+    stores: list[Code] | None = Field(default=None, min_length=1)
+    channels: list[Code] | None = Field(default=None, min_length=1)
+    enrolled_within_days: int | None = Field(default=None, ge=1, le=36500)
+    segments: list[Code] | None = Field(default=None, min_length=1)
+
+
+class Days(_Strict):
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] | None = Field(default=None, min_length=1)
+    dates: list[dt.date] | None = Field(default=None, min_length=1)
+
+
+class Conditions(_Strict):
+    min_amount: Decimal | None = Field(default=None, gt=0, max_digits=9, decimal_places=2)
+    categories: list[Code] | None = Field(default=None, min_length=1)
+
+
+class Effect(_Strict):
+    multiplier: Decimal | None = Field(default=None, ge=1, le=100, max_digits=6, decimal_places=2)
+    bonus_points: int | None = Field(default=None, gt=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _something(self) -> Effect:
+        if self.multiplier is None and self.bonus_points is None:
+            raise ValueError("an effect needs multiplier or bonus_points")
+        return self
+
+
+class Limits(_Strict):
+    per_member: int | None = Field(default=None, ge=1, le=10_000)
+    budget_points: int | None = Field(default=None, ge=1, le=10_000_000_000)
+
+
+class Campaign(_Strict):
+    campaign_id: str = Field(pattern=CAMPAIGN_ID)
+    name: str = Field(min_length=1, max_length=200)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    status: Literal["active", "paused", "ended"] = "active"
+    trigger: Literal["purchase", "enrolment", "activity"] = "purchase"
+    audience: Audience = Audience()
+    days: Days | None = None
+    conditions: Conditions = Conditions()
+    effect: Effect
+    limits: Limits = Limits()
+
+    @model_validator(mode="after")
+    def _window(self) -> Campaign:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.trigger != "purchase":
+            raise ValueError(f"trigger {self.trigger} is not yet supported (purchase only)")
+        return self
+
+
+class BudgetExhausted(BusinessRule):
+    """The campaign's budget counter refused this purchase's points (its transaction's condition)."""
+
+    code = BUDGET_EXHAUSTED
+
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"campaign {campaign_id} has no budget left")
+        self.campaign_id = campaign_id
+
+
+@dataclass(frozen=True)
+class PurchaseFacts:
+    """What a campaign can ask of a purchase."""
+
+    amount: Decimal
+    occurred_at: dt.datetime
+    lines: Sequence[Line] = ()
+    channel: str | None = None
+    store_id: str | None = None
+
+
+@dataclass
+class Outcome:
+    """Campaign points of a purchase: `granted` [(campaign_id, points)], `skipped` [(campaign_id, reason)]."""
+
+    granted: list[tuple[str, int]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        return sum(points for _, points in self.granted)
+
+
+def _in_audience(program: Program, campaign: Campaign, member: Member, purchase: PurchaseFacts) -> bool:
+    audience, day = campaign.audience, local_date(purchase.occurred_at, program.tz)
+    if audience.tiers is not None and member.tier not in audience.tiers:
+        return False
+    if audience.stores is not None and purchase.store_id not in audience.stores:
+        return False
+    if audience.channels is not None and purchase.channel not in audience.channels:
+        return False
+    if audience.enrolled_within_days is not None:
+        enrolled = local_date(member.enrolled_at, program.tz)
+        if (day - enrolled).days > audience.enrolled_within_days:
+            return False
+    if audience.segments is not None:
+        from chalicelib.domain import segments  # only campaigns for a segment pay for computing it
+
+        if segments.segment(program, member, day).name not in audience.segments:
+            return False
+    return True
+
+
+def _on_its_day(program: Program, campaign: Campaign, purchase: PurchaseFacts) -> bool:
+    """The purchase's own moment (not its arrival) in program time decides window and day."""
+    if not campaign.starts_at <= purchase.occurred_at < campaign.ends_at:
+        return False
+    if campaign.days is None:
+        return True
+    day = local_date(purchase.occurred_at, program.tz)
+    weekdays, dates = campaign.days.weekdays, campaign.days.dates
+    return bool((weekdays and day.isoweekday() in weekdays) or (dates and day in dates))
+
+
+def matches(program: Program, campaign: Campaign, member: Member, purchase: PurchaseFacts) -> bool:
+    if campaign.status != "active" or campaign.trigger != "purchase":
+        return False
+    minimum = campaign.conditions.min_amount
+    if minimum is not None and purchase.amount < minimum:
+        return False
+    if campaign.conditions.categories is not None and not _matching_lines(campaign, purchase):
+        return False
+    return _on_its_day(program, campaign, purchase) and _in_audience(program, campaign, member, purchase)
+
+
+def _matching_lines(campaign: Campaign, purchase: PurchaseFacts) -> list[Line]:
+    wanted = campaign.conditions.categories or []
+    return [line for line in purchase.lines if line.category in wanted]
+
+
+def base_of(program: Program, member: Member, purchase: PurchaseFacts, campaign: Campaign) -> Decimal:
+    """The tier x category points (unrounded) a multiplier applies to: the matching lines', or the
+    whole purchase's when the campaign has no category condition."""
+    from chalicelib.domain.earning import weighted_spend
+
+    tier = program.tier(member.tier).multiplier
+    if campaign.conditions.categories is None:
+        return weighted_spend(program, purchase.amount, purchase.lines) * tier
+    lines = _matching_lines(campaign, purchase)
+    return weighted_spend(program, sum((line.amount for line in lines), Decimal(0)), lines) * tier
+
+
+def evaluate(
+    program: Program,
+    campaigns: Sequence[Campaign],
+    member: Member,
+    purchase: PurchaseFacts,
+    exhausted: frozenset[str] = frozenset(),
+) -> Outcome:
+    """The campaign points of a purchase, on top of its tier x category points. Of the matching
+    campaigns the highest multiplier applies (never compounded); every matching bonus adds. A
+    campaign the member used up, or whose budget refused this purchase (`exhausted`), is skipped."""
+    outcome, live = Outcome(), []
+    for campaign in sorted(campaigns, key=lambda c: c.campaign_id):
+        if not matches(program, campaign, member, purchase):
+            continue
+        per_member = campaign.limits.per_member
+        if per_member is not None and member.campaign_uses.get(campaign.campaign_id, 0) >= per_member:
+            outcome.skipped.append((campaign.campaign_id, PER_MEMBER_LIMIT))
+        elif campaign.campaign_id in exhausted:
+            outcome.skipped.append((campaign.campaign_id, BUDGET_EXHAUSTED))
+        else:
+            live.append(campaign)
+    with_multiplier = [c for c in live if c.effect.multiplier is not None]
+    best = max(with_multiplier, key=lambda c: c.effect.multiplier or 0, default=None)  # first id wins ties
+    for campaign in live:
+        points = campaign.effect.bonus_points or 0
+        if campaign is best:
+            points += floor_points(
+                base_of(program, member, purchase, campaign) * ((campaign.effect.multiplier or 1) - 1)
+            )
+        if points > 0:
+            outcome.granted.append((campaign.campaign_id, points))
+    return outcome
+
+
+def credit(change: MemberChange, outcome: Outcome) -> Outcome:
+    """Add the campaign points to the purchase just decided (`change.entries[0]`): they are part of
+    the purchase's points, so they are pending with it and a return claws them back pro rata. A
+    lapsed purchase (points already expired) grants none. Returns what was credited."""
+    entry, after = change.entries[0], change.after
+    if entry.details.get("lapsed_points"):
+        outcome = Outcome([], outcome.skipped)
+    entry.details.update(ledger_details(outcome))
+    points = outcome.points
+    if points == 0:
+        return outcome
+    entry.points += points
+    pending = next((lot for lot in after.pending if lot.entry_id == entry.entry_id), None)
+    if pending is not None:
+        pending.points += points
+    else:
+        after.wallet.credit(points, str(entry.details["lot_month"]))
+    after.lifetime_earned += points
+    for campaign_id, _ in outcome.granted:
+        after.campaign_uses[campaign_id] = after.campaign_uses.get(campaign_id, 0) + 1
+    for event in change.events:
+        if event.detail_type == "points.earned" and event.detail.get("reason") == "purchase":
+            event.detail["points"] = entry.points
+    granted = [{"campaign_id": cid, "points": n} for cid, n in outcome.granted]
+    change.emit("campaign.applied", order_id=entry.ref, points=points, campaigns=granted)
+    return outcome
+
+
+def ledger_details(outcome: Outcome) -> dict[str, list[dict[str, object]]]:
+    return {
+        "campaigns": [{"campaign_id": cid, "points": n} for cid, n in outcome.granted],
+        "campaigns_skipped": [{"campaign_id": cid, "reason": reason} for cid, reason in outcome.skipped],
+    }
