@@ -4,7 +4,7 @@ handlers. Read top to bottom; nothing imports this module back (an import-linter
 from chalice import Chalice
 from chalice.app import DynamoDBEvent, SQSEvent
 
-from chalicelib.api import campaigns, files, kpis, ops_page, routes, stores
+from chalicelib.api import audiences, campaigns, files, kpis, ops_page, routes, stores
 from chalicelib.api.http import chalice_errors
 from chalicelib.observability import observe
 
@@ -15,6 +15,7 @@ app.register_blueprint(routes.blueprint)  # members, points, wallet, rewards, pr
 app.register_blueprint(files.blueprint)  # sales-file reports (ops)
 app.register_blueprint(stores.blueprint)  # stores upload their files with a store key, no AWS credentials
 app.register_blueprint(kpis.blueprint)  # GET /kpis (ops)
+app.register_blueprint(audiences.blueprint)  # GET /audiences, POST /audiences/exports (ops)
 app.register_blueprint(campaigns.blueprint)  # campaigns as data (ops): member days, double points, offers
 app.register_blueprint(ops_page.blueprint)  # GET /ops, the ops page shell
 

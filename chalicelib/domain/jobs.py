@@ -20,7 +20,8 @@ from chalicelib.domain.model import ACTIVE, DORMANT, ERASED, JobMarks, LedgerEnt
 from chalicelib.program import CouponRule, Program
 
 EXPIRY, TIER_REVIEW, DORMANT_JOB, BIRTHDAY, PENDING = "expiry", "tier-review", "dormant", "birthday", "pending"
-JOB_NAMES = (EXPIRY, TIER_REVIEW, DORMANT_JOB, BIRTHDAY, PENDING)
+AUDIENCE = "audience"  # keeps each member's segment on the audience index (domain/audiences.py)
+JOB_NAMES = (EXPIRY, TIER_REVIEW, DORMANT_JOB, BIRTHDAY, PENDING, AUDIENCE)
 
 # The program gives birthday coupons a value per tier but no validity: a month to use the gift.
 BIRTHDAY_COUPON_VALID_DAYS = 30

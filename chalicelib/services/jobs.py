@@ -207,8 +207,12 @@ def run(
     resume: dict[str, Any] | None = None,
 ) -> JobResult:
     """Run job `name` as of `as_of` (default: today in program time)."""
+    if name == jobs.AUDIENCE:
+        from chalicelib.services import audience_job  # it builds on this module
+
+        return audience_job.run(as_of, time_left_ms, resume)
     if name not in RULES:
-        raise UnknownJob(f"unknown job {name!r}: one of {', '.join(RULES)}")
+        raise UnknownJob(f"unknown job {name!r}: one of {', '.join(jobs.JOB_NAMES)}")
     started = time.monotonic()
     program = load_program()
     now = clock.now()
@@ -227,7 +231,7 @@ def run(
     if job.result.complete and name == jobs.BIRTHDAY:
         due.advance_job_cursor(name, as_of)
     job.result.seconds = round(time.monotonic() - started, 3)
-    _emit_metrics(job.result)
+    emit_metrics(job.result)
     logger.info("job run", extra=job.result.as_dict())
     return job.result
 
@@ -256,7 +260,7 @@ def grant_missed_birthday(member_id: str, birthday: date | None) -> bool:
     return job.result.members_changed == 1
 
 
-def _emit_metrics(result: JobResult) -> None:
+def emit_metrics(result: JobResult) -> None:
     """One EMF record per run, with dimension `job` (its own set: the API's shared metrics keep theirs).
     `JobHeartbeat` is 1 on every run that got through its pages; the infra alarms when it is missing."""
     from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -279,4 +283,4 @@ def _emit_metrics(result: JobResult) -> None:
 
 
 # Each job as a callable with everything defaulted (as of today): what `loyalty dev`'s scheduler runs.
-JOBS: dict[str, Callable[..., JobResult]] = {name: functools.partial(run, name) for name in RULES}
+JOBS: dict[str, Callable[..., JobResult]] = {name: functools.partial(run, name) for name in jobs.JOB_NAMES}

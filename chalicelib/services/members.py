@@ -16,7 +16,7 @@ from chalicelib.program import Program, load_program
 from chalicelib.services import cards, jobs
 from chalicelib.services.writes import Plan, _replayed, answer_for, fingerprint, new_coupon_code
 from chalicelib.store import codec, contacts, dynamo, keys, members
-from chalicelib.store.due import due_attributes
+from chalicelib.store.due import audience_attributes, due_attributes
 from chalicelib.store.dynamo import StoreError
 
 CENT = Decimal("0.01")
@@ -250,6 +250,7 @@ def erase(member_id: str) -> dict[str, Any]:
     erased = member.clone()
     erased.status, erased.birthday = ERASED, None
     sets.update(due_attributes(erased))  # all None: the erased member leaves every due index at once
+    sets.update(audience_attributes(erased, today_in_program()))  # and every audience
     _write_profile(member, sets, extras)
     return {"member_id": member_id, "status": ERASED}
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from chalicelib.domain import jobs
+from chalicelib.domain import audiences, jobs
 from chalicelib.domain.model import Member
 from chalicelib.program import load_program
-from chalicelib.store import dynamo, keys
+from chalicelib.store import codec, dynamo, keys
 
 PAGE_SIZE = 100
 
@@ -33,6 +33,46 @@ def due_attributes(member: Member) -> dict[str, Any]:
         keys.DUE_BIRTHDAY.attribute: jobs.birthday_key(member),
         keys.DUE_PENDING.attribute: _iso(jobs.pending_due_on(member)),
     }
+
+
+def audience_attributes(member: Member, day: date) -> dict[str, Any]:
+    """The audience index attributes as of `day` (program-local): the segment's partition, the sort
+    key, and the next day the segment changes without a write (the audience job's due index).
+    All None for an erased member: it leaves every audience."""
+    entry = audiences.audience(load_program(), member, day)
+    if entry is None:
+        return {keys.AUDIENCE_KEY: None, keys.AUDIENCE_SORT: None, keys.DUE_AUDIENCE.attribute: None}
+    last_day = _iso(entry.last_purchase_day)
+    return {
+        keys.AUDIENCE_KEY: keys.audience_partition(entry.segment, member.member_id),
+        keys.AUDIENCE_SORT: keys.audience_sort(entry.tier, entry.status, entry.store_id, last_day),
+        keys.DUE_AUDIENCE.attribute: _iso(entry.changes_on),
+    }
+
+
+def refresh_audience(member: Member, day: date) -> None:
+    """Re-store the member's audience attributes as of `day`, guarded by the version read (a write
+    in between stored its own, as of its day). No version bump: the member's state is unchanged.
+    Raises ConditionFailed (changed meanwhile) or TransactionConflict (a write in flight)."""
+    changes = audience_attributes(member, day)
+    names = {"#version": "version"}
+    op = dynamo.set_and_remove(keys.profile_key(member.member_id), changes, [], {":v": member.version}, names)
+    dynamo.call("update_item", **op["Update"], ConditionExpression="#version = :v")
+
+
+def refresh_audience_if_due(member_id: str, day: date) -> bool:
+    """The audience job's work for one member: read the profile (the segment needs nothing else)
+    and, if its segment's due day has come, re-store it as of `day`. False: gone or not due (the
+    index lags the table, or a write already moved it on). Raises as `refresh_audience`."""
+    item = dynamo.get(keys.profile_key(member_id))
+    due_on = item.get(keys.DUE_AUDIENCE.attribute) if item else None
+    if item is None or due_on is None or due_on > day.isoformat():
+        return False
+    member = codec.member_from_items([item])
+    if member is None:
+        return False
+    refresh_audience(member, day)
+    return True
 
 
 @dataclass

@@ -61,8 +61,51 @@ DUE_TIER_REVIEW = DueIndex("due_tier_review", "due_tier_review_at")
 DUE_DORMANT = DueIndex("due_dormant", "due_dormant_at")
 DUE_BIRTHDAY = DueIndex("due_birthday", "due_birthday_md")
 DUE_PENDING = DueIndex("due_pending", "due_pending_at")
-ALL_DUE_INDEXES = (DUE_EXPIRY, DUE_TIER_REVIEW, DUE_DORMANT, DUE_BIRTHDAY, DUE_PENDING)
+# The audience job's: the next day a member's segment can change without a write (domain/audiences.py).
+DUE_AUDIENCE = DueIndex("due_audience", "due_audience_at")
+ALL_DUE_INDEXES = (DUE_EXPIRY, DUE_TIER_REVIEW, DUE_DORMANT, DUE_BIRTHDAY, DUE_PENDING, DUE_AUDIENCE)
 JOB_MARKS = "job_marks"  # profile map: notices the jobs already sent (domain/model.JobMarks)
+
+
+# --- Audiences (services/audiences.py) --------------------------------------------------------------
+# GSI `audience` over profiles: partition `<segment>#<member shard>` (a segment spread over
+# MEMBER_SHARDS partitions), sort `<tier>#<status>#<enrolment store or ->#<last purchase day or ->`,
+# so a segment is one Query per shard and tier (then status, then store) narrows it by key. Only
+# members in some audience (every member but the erased) carry it; the segment is as of the last
+# write or audience run, which the due index above keeps current.
+AUDIENCE_INDEX = "audience"
+AUDIENCE_KEY, AUDIENCE_SORT = "audience_key", "audience_sort"
+AUDIENCE_FILTERS = ("tier", "status", "enrol_store_id")  # projected: filters beyond the sort-key prefix
+NO_VALUE = "-"  # a sort-key part the member has none of (no enrolment store, no purchase day)
+
+
+def audience_partition(segment: str, member_id: str) -> str:
+    return f"{segment}#{member_shard(member_id)}"
+
+
+def audience_partitions(segment: str) -> list[str]:
+    """Every partition of a segment: a listing queries each one."""
+    return [f"{segment}#{shard}" for shard in member_shards()]
+
+
+def audience_sort(tier: str, status: str, store_id: str | None, last_purchase_day: str | None) -> str:
+    """Tier codes, statuses and store ids hold no '#': the value splits back (audience_sort_parts)."""
+    return f"{tier}#{status}#{store_id or NO_VALUE}#{last_purchase_day or NO_VALUE}"
+
+
+def audience_sort_prefix(tier: str | None, status: str | None, store_id: str | None) -> str:
+    """The longest sort-key prefix the filters fix ('' when no tier); the rest are filters."""
+    parts = []
+    for part in (tier, status, store_id):
+        if part is None:
+            break
+        parts.append(part)
+    return "".join(f"{part}#" for part in parts)
+
+
+def audience_sort_parts(value: str) -> tuple[str, str, str | None, str | None]:
+    tier, status, store_id, day = value.split("#")
+    return tier, status, None if store_id == NO_VALUE else store_id, None if day == NO_VALUE else day
 
 
 def job_cursor_key(job: str) -> dict[str, str]:

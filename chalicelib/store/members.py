@@ -9,10 +9,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.domain.calendar import local_date
 from chalicelib.domain.errors import LoyaltyError
 from chalicelib.domain.model import Member, MemberChange
+from chalicelib.program import load_program
 from chalicelib.store import codec, dynamo, keys
-from chalicelib.store.due import due_attributes
+from chalicelib.store.due import audience_attributes, due_attributes
 
 
 class VersionConflict(Exception):
@@ -59,12 +61,14 @@ def _profile_op(change: MemberChange, new_profile: dict[str, Any], now: datetime
     # `changed_at`: the time of the write, by the engine's clock; the KPI roll-up dates a profile's
     # tier, status and balance changes by it (not by when it reads the stream).
     changed_at = now.isoformat()
+    audience = audience_attributes(member, local_date(now, load_program().tz))
     if change.before is None:
-        item = {**keys.profile_key(member.member_id), **state, **new_profile, "version": 1, "changed_at": changed_at}
-        return dynamo.put(item, condition="attribute_not_exists(pk)")
+        item = {**keys.profile_key(member.member_id), **state, **audience, **new_profile, "version": 1}
+        return dynamo.put({**item, "changed_at": changed_at}, condition="attribute_not_exists(pk)")
     before = {**codec.profile_state(change.before), **due_attributes(change.before)}
     changed = {name: value for name, value in state.items() if before.get(name) != value}
-    return _versioned_update(member.member_id, change.before.version, changed_at, changed)
+    # Always: the stored segment may be days old (it drifts without writes), not as of the state read.
+    return _versioned_update(member.member_id, change.before.version, changed_at, {**changed, **audience})
 
 
 def _versioned_update(member_id: str, version: int, changed_at: str, changes: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""S3 side of ingestion: the uploaded file, its chunks' byte ranges, reports and rejects."""
+"""S3: the uploaded sales file, its chunks' byte ranges, reports and rejects; CSV exports."""
 
 from __future__ import annotations
 
@@ -176,3 +176,26 @@ def upload(bucket: str, key: str, path: str, upload_id: str) -> None:
 
 def work_parts(bucket: str, file_id: str) -> list[str]:
     return list_keys(bucket, names.work_prefix(file_id))
+
+
+def put_csv(bucket: str, key: str, header: Iterable[str], rows: Iterable[Iterable[str]]) -> int:
+    """A CSV written from rows as they come (an export: audiences), every cell neutralised, through
+    a spooled temporary file so memory stays bounded however many rows. Returns the rows written."""
+    written = 0
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        line = io.StringIO(newline="")
+        out = csv.writer(line, lineterminator="\r\n")
+        for cells in _with_header(header, rows):
+            line.seek(0)
+            line.truncate()
+            out.writerow(neutralise_row(cells))
+            spool.write(line.getvalue().encode())
+            written += 1
+        spool.seek(0)
+        _s3().upload_fileobj(spool, bucket, key, ExtraArgs={"ContentType": "text/csv"})
+    return written - 1  # the header is no row
+
+
+def _with_header(header: Iterable[str], rows: Iterable[Iterable[str]]) -> Iterator[Iterable[str]]:
+    yield header
+    yield from rows

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.store.keys import ALL_DUE_INDEXES, LEDGER_INDEX, LEDGER_SORT, MEMBERS_INDEX, MEMBERS_SHARD, PK, SK
+from chalicelib.store.keys import (
+    ALL_DUE_INDEXES,
+    AUDIENCE_FILTERS,
+    AUDIENCE_INDEX,
+    AUDIENCE_KEY,
+    AUDIENCE_SORT,
+    LEDGER_INDEX,
+    LEDGER_SORT,
+    MEMBERS_INDEX,
+    MEMBERS_SHARD,
+    PK,
+    SK,
+)
 
 STREAM_VIEW = "NEW_AND_OLD_IMAGES"
 
@@ -43,6 +55,20 @@ def due_index_definitions() -> list[dict[str, Any]]:
     ]
 
 
+def audience_index_definition() -> dict[str, Any]:
+    """The members of each segment (services/audiences.py): what a listing shows is in the keys
+    (member id, segment, tier, last purchase day), the filters beyond the key prefix are projected,
+    so a listing and its count never read the table."""
+    return {
+        "IndexName": AUDIENCE_INDEX,
+        "KeySchema": [
+            {"AttributeName": AUDIENCE_KEY, "KeyType": "HASH"},
+            {"AttributeName": AUDIENCE_SORT, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(AUDIENCE_FILTERS)},
+    }
+
+
 def table_definition(table_name: str) -> dict[str, Any]:
     """`CreateTable` arguments (on-demand); infra/ builds the same keys and indexes in CDK."""
     attributes = [
@@ -51,6 +77,8 @@ def table_definition(table_name: str) -> dict[str, Any]:
         {"AttributeName": LEDGER_SORT, "AttributeType": "S"},
         {"AttributeName": MEMBERS_SHARD, "AttributeType": "S"},
         *({"AttributeName": index.attribute, "AttributeType": "S"} for index in ALL_DUE_INDEXES),
+        {"AttributeName": AUDIENCE_KEY, "AttributeType": "S"},
+        {"AttributeName": AUDIENCE_SORT, "AttributeType": "S"},
     ]
     return {
         "TableName": table_name,
@@ -85,5 +113,6 @@ def table_definition(table_name: str) -> dict[str, Any]:
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
             },
             *due_index_definitions(),
+            audience_index_definition(),
         ],
     }
