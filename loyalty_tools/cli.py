@@ -264,6 +264,27 @@ def cards_backfill(table: str | None) -> None:
 
 
 @cli.group()
+def audiences() -> None:
+    """Audiences (the members of a segment)."""
+
+
+@audiences.command("backfill")
+@click.option("--table", default=None, help="A deployed stack's table (AWS credentials from the environment).")
+def audiences_backfill(table: str | None) -> None:
+    """Put every member stored before the audience index on it, as of today (through the audit
+    index, never a Scan). Run once after deploying the index; safe to run again."""
+    if table:
+        os.environ["TABLE_NAME"] = table
+    else:
+        _use_running_stack()
+    from chalicelib.config import reset
+    from chalicelib.services import audience_job
+
+    reset()
+    click.echo(json.dumps(audience_job.backfill().as_dict(), sort_keys=True, default=str))
+
+
+@cli.group()
 def jobs() -> None:
     """Scheduled jobs: run one now."""
 
@@ -278,7 +299,7 @@ def jobs() -> None:
     help="Run as if today were this date (program time zone). Default: today.",
 )
 def jobs_run(name: str, as_of: datetime | None) -> None:
-    """Run job NAME (expiry, tier-review, dormant, birthday, pending) and print its result."""
+    """Run job NAME (expiry, tier-review, dormant, birthday, pending, audience) and print its result."""
     _use_running_stack()
     from chalicelib.observability import logger
     from chalicelib.services.jobs import JOBS

@@ -27,16 +27,16 @@ from chalicelib.domain.errors import Busy
 from chalicelib.observability import logger
 from chalicelib.program import load_program
 from chalicelib.services.jobs import STOP_MARGIN_MS, JobResult, emit_metrics
-from chalicelib.store import due, dynamo, keys, retry
+from chalicelib.store import due, dynamo, keys, members, retry
 
 TimeLeft = Callable[[], int] | None
 
 
-def _refresh(member_id: str, day: date, result: JobResult) -> None:
+def _refresh(member_id: str, day: date, result: JobResult, when_missing: bool) -> None:
     for _ in retry.attempts(retry.MEMBER_RACE):
         result.members_read += 1
         try:
-            if due.refresh_audience_if_due(member_id, day):
+            if due.refresh_audience_if_due(member_id, day, when_missing=when_missing):
                 result.members_changed += 1
             return
         except (dynamo.ConditionFailed, dynamo.TransactionConflict):
@@ -44,10 +44,10 @@ def _refresh(member_id: str, day: date, result: JobResult) -> None:
     raise Busy(f"member {member_id} kept changing during the audience job")
 
 
-def _member(member_id: str, day: date, result: JobResult) -> None:
+def _member(member_id: str, day: date, result: JobResult, when_missing: bool = False) -> None:
     """One member, isolated: a failure is logged and counted, and the member stays due."""
     try:
-        _refresh(member_id, day, result)
+        _refresh(member_id, day, result, when_missing)
     except Exception:
         result.members_failed += 1
         logger.exception("job failed for a member", extra={"job": job_rules.AUDIENCE, "member_id": member_id})
@@ -84,4 +84,18 @@ def run(
     result.seconds = round(time.monotonic() - started, 3)
     emit_metrics(result)
     logger.info("job run", extra=result.as_dict())
+    return result
+
+
+def backfill(as_of: date | None = None) -> JobResult:
+    """Members stored before the audience index (or written by code that did not store it) get
+    their entry as of `as_of` (default today): every profile through the audit index (never a
+    Scan), one GetItem each, a write only for those without an entry. Safe to run again. After
+    this the daily job and the writes keep them current."""
+    started = time.monotonic()
+    result = JobResult("audience-backfill", as_of or local_date(clock.now(), load_program().tz))
+    for member_id in members.member_ids():
+        _member(member_id, result.as_of, result, when_missing=True)
+    result.seconds = round(time.monotonic() - started, 3)
+    logger.info("audience backfill", extra=result.as_dict())
     return result

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from chalicelib.domain import audiences, jobs
-from chalicelib.domain.model import Member
+from chalicelib.domain.model import ERASED, Member
 from chalicelib.program import load_program
 from chalicelib.store import codec, dynamo, keys
 
@@ -60,15 +60,17 @@ def refresh_audience(member: Member, day: date) -> None:
     dynamo.call("update_item", **op["Update"], ConditionExpression="#version = :v")
 
 
-def refresh_audience_if_due(member_id: str, day: date) -> bool:
+def refresh_audience_if_due(member_id: str, day: date, *, when_missing: bool = False) -> bool:
     """The audience job's work for one member: read the profile (the segment needs nothing else)
     and, if its segment's due day has come, re-store it as of `day`. False: gone or not due (the
-    index lags the table, or a write already moved it on). Raises as `refresh_audience`."""
+    index lags the table, or a write already moved it on). `when_missing` (the backfill): instead,
+    every member not erased that has no audience entry yet. Raises as `refresh_audience`."""
     item = dynamo.get(keys.profile_key(member_id))
-    due_on = item.get(keys.DUE_AUDIENCE.attribute) if item else None
-    if item is None or due_on is None or due_on > day.isoformat():
+    if item is None or item.get("status") == ERASED:
         return False
-    member = codec.member_from_items([item])
+    due_on = item.get(keys.DUE_AUDIENCE.attribute)
+    wanted = keys.AUDIENCE_KEY not in item if when_missing else due_on is not None and due_on <= day.isoformat()
+    member = codec.member_from_items([item]) if wanted else None
     if member is None:
         return False
     refresh_audience(member, day)

@@ -258,3 +258,27 @@ def test_writes_store_the_segment_and_the_job_moves_it_on_its_day(stack: Api) ->
     members.erase("m1")
     assert audience_of("m1") == (None, None)
     assert ok(stack.get("/audiences?segment=potential_loyalist", role="ops"))["count"] == 0
+
+
+@pytest.mark.ddb_local
+def test_the_backfill_puts_members_stored_before_the_index_on_it(stack: Api) -> None:
+    from chalicelib.services import audience_job
+
+    profiles = population(0, 200)
+    write(profiles)
+    stripped = [member.member_id for member in profiles[:50]]
+    for member_id in stripped:  # as stored before the index: no audience attributes
+        aws.client("dynamodb").update_item(
+            TableName=dynamo.table(),
+            Key=dynamo.to_item(keys.profile_key(member_id)),
+            UpdateExpression="REMOVE audience_key, audience_sort, due_audience_at",
+        )
+    members.erase("i00199")
+    assert ok(stack.get("/audiences?segment=at_risk", role="ops"))["count"] == 15
+
+    result = audience_job.backfill(AS_OF)
+    assert (result.members_read, result.members_changed, result.members_failed) == (200, 50, 0)
+    assert ok(stack.get("/audiences?segment=at_risk", role="ops"))["count"] == 20
+    assert all(audience_of(member_id)[0] for member_id in stripped)
+    assert audience_of("i00199") == (None, None)
+    assert audience_job.backfill(AS_OF).members_changed == 0  # safe to run again
