@@ -16,7 +16,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.model import Member
 from chalicelib.program import Program, load_program
-from chalicelib.services import campaigns
+from chalicelib.services import campaigns, referrals
 from chalicelib.services.writes import Plan, check_occurred_at, member_write, new_coupon_code
 from chalicelib.store import members
 
@@ -93,8 +93,10 @@ def record_return(command: RecordReturn) -> dict[str, Any]:
         record = members.returned_purchase_op(
             member_id, order_id, returned, returned + amount, purchase.clawed_points + clawed
         )
+        # The referrer's change goes in the same transaction as the return (as the referral did with the purchase).
+        clawback = referrals.clawback_on_return(program, member, item, returned + amount, now)
         budgets = campaigns.give_back(item.get("details") or {}, purchase.amount, returned, amount)
-        return Plan([change], [members.Extra(record), *budgets])
+        return Plan([change] if clawback is None else [change, clawback], [members.Extra(record), *budgets])
 
     return member_write(member_id, f"return#{return_id}", command.identity(), decide)
 

@@ -116,6 +116,7 @@ class Expected:
     purchases: dict[str, Bought] = field(default_factory=dict)
     purchase_count: int = 0
     referrer: str | None = None
+    referral: tuple[str, str] | None = None  # (the order that paid the referrer, the bonus's lot month)
     returned_anything: bool = False
     activities: dict[tuple[date, str], int] = field(default_factory=dict)
 
@@ -373,7 +374,7 @@ class LoyaltyMachine(RuleBasedStateMachine):
             refusal,
         )
         if after is not None and member.purchase_count == 0 and member.referrer:
-            self.pay_referral(member.referrer)
+            self.pay_referral(member.referrer, member.member_id, order_id)
 
     def after_purchase(
         self,
@@ -412,11 +413,25 @@ class LoyaltyMachine(RuleBasedStateMachine):
             after.tier, after.review_at = earns, review_after(program, earns, today)
         return after
 
-    def pay_referral(self, referrer_id: str) -> None:
+    def pay_referral(self, referrer_id: str, referred_id: str, order_id: str) -> None:
         referrer = self.expected[referrer_id]
-        referrer.credit(self.program.referral_points, lot_month_of(self.today, self.program))
+        month = lot_month_of(self.today, self.program)
+        referrer.credit(self.program.referral_points, month)
         referrer.lifetime += self.program.referral_points
+        self.expected[referred_id].referral = (order_id, month)
         self.touched.add(referrer_id)
+
+    def claw_back_referral(self, referred: Expected, order_id: str) -> None:
+        """The order that paid the referral is now fully returned: the referrer gives the bonus back, once."""
+        bought = referred.purchases[order_id]
+        if referred.referral is None or referred.referral[0] != order_id or bought.returned < bought.amount:
+            return
+        assert referred.referrer is not None
+        referrer = self.expected[referred.referrer]
+        referrer.claw_back(self.program.referral_points, referred.referral[1])
+        referrer.lifetime -= self.program.referral_points
+        referred.referral = None
+        self.touched.add(referred.referrer)
 
     def give_back(self, data: st.DataObject) -> None:
         member = self.pick(data, [m for m, e in self.expected.items() if e.purchases])
@@ -447,6 +462,8 @@ class LoyaltyMachine(RuleBasedStateMachine):
             after,
             refusal,
         )
+        if after is not None:
+            self.claw_back_referral(self.expected[member.member_id], bought.order_id)
 
     def after_return(self, member: Expected, bought: Bought, amount: Decimal) -> Expected:
         program, today = self.program, self.today
