@@ -7,6 +7,7 @@ names its resources; the only `*` is X-Ray's, which has no resource-level permis
 What each kind of function touches (read from the code it runs, chalicelib/):
 
 - API (`APIHandler`): table items and indexes; PutObject on `incoming/*` (the stores' presigned
+  upload URLs are signed with it) and on `exports/audiences/*` (audience exports);
   upload URLs are signed with its credentials, and S3 checks the signer's permission); the bus.
 - authorizer: the API-key items only (leading key `APIKEYS`): GetItem, UpdateItem (last used).
 - SQS consumer of a queue (ingestion): table items and indexes; the bucket's prefixes with the
@@ -114,6 +115,8 @@ def statements(function: Function, resources: Resources, consumed: Consumed | No
         )
     if function.kind == "api":
         found.append(_objects(r.bucket, prefixes.INCOMING, ["s3:PutObject"]))
+        # POST /audiences/exports writes the CSV itself, multipart when it is large.
+        found.append(_objects(r.bucket, prefixes.AUDIENCE_EXPORTS, ["s3:PutObject", "s3:AbortMultipartUpload"]))
     elif function.kind == "sqs":
         assert consumed is not None
         found.append(iam.PolicyStatement(sid="ConsumeQueue", actions=CONSUME, resources=[consumed.queue.queue_arn]))
@@ -155,7 +158,7 @@ def statements(function: Function, resources: Resources, consumed: Consumed | No
 
 
 def _objects(bucket: s3.IBucket, prefix: str, actions: list[str]) -> iam.PolicyStatement:
-    sid = f"Objects{prefix.strip('/').capitalize()}"
+    sid = _objects_sid(prefix)
     return iam.PolicyStatement(sid=sid, actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")])
 
 
@@ -163,6 +166,11 @@ def object_prefixes(found: list[iam.PolicyStatement]) -> list[str]:
     """The bucket prefixes these statements grant (for the cdk-nag acknowledgement of each)."""
     return [
         prefix
-        for prefix in (prefixes.INCOMING, prefixes.WORK, prefixes.REPORTS, prefixes.REJECTS)
-        if any(s.sid == f"Objects{prefix.strip('/').capitalize()}" for s in found)
+        for prefix in (prefixes.INCOMING, prefixes.WORK, prefixes.REPORTS, prefixes.REJECTS, prefixes.AUDIENCE_EXPORTS)
+        if any(s.sid == _objects_sid(prefix) for s in found)
     ]
+
+
+def _objects_sid(prefix: str) -> str:
+    """`exports/audiences/` -> ObjectsExportsAudiences (a statement id is alphanumeric)."""
+    return "Objects" + "".join(part.capitalize() for part in prefix.split("/") if part)

@@ -58,6 +58,7 @@ OBJECT_ACCESS = {
     prefixes.REJECTS: ["s3:PutObject", "s3:AbortMultipartUpload"],
 }
 WORK_RETENTION = Duration.days(14)  # parts of a run that never finished
+EXPORTS_RETENTION = Duration.days(30)
 TTL_ATTRIBUTE = "expires_at"
 # The queue the bucket notifies of new sales files: the name the app and `loyalty dev` use for it.
 INGEST_QUEUE = Settings.model_fields["ingest_queue_name"].default
@@ -340,6 +341,8 @@ class LoyaltyStack(Stack):
                     id="rejects", prefix=prefixes.REJECTS, expiration=Duration.days(self.stage.rejects_retention_days)
                 ),
                 s3.LifecycleRule(id="work", prefix=prefixes.WORK, expiration=WORK_RETENTION),
+                # Member ids and segments: a campaign tool picks an export up within days, not months.
+                s3.LifecycleRule(id="audience-exports", prefix=prefixes.AUDIENCE_EXPORTS, expiration=EXPORTS_RETENTION),
                 s3.LifecycleRule(
                     id="old-versions-and-uploads",
                     noncurrent_version_expiration=Duration.days(self.stage.noncurrent_versions_days),

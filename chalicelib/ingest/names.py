@@ -17,6 +17,7 @@ INCOMING = "incoming/"
 REPORTS = "reports/"
 REJECTS = "rejects/"
 WORK = "work/"
+AUDIENCE_EXPORTS = "exports/audiences/"  # POST /audiences/exports (services/audiences.py)
 BAD_KEY = "_bad_key/"  # no store id starts with "_", so no store's outputs can land here
 
 # A store id ends up in ledger ids (`<store>/<receipt>`) and keys (`RECEIPT#<store>#...`): no '/' or '#'.

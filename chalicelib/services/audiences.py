@@ -18,12 +18,13 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.config import settings
+from chalicelib.ingest import names
 from chalicelib.observability import logger
 from chalicelib.services import cursors
 from chalicelib.store import audiences, objects
 from chalicelib.store.audiences import SHARDS, Filters, Row
 
-EXPORT_PREFIX = "exports/audiences/"
+EXPORT_PREFIX = names.AUDIENCE_EXPORTS
 EXPORT_COLUMNS = ("member_id", "segment", "tier", "last_purchase_day")
 EXPORT_PAGE = 1000
 

@@ -94,6 +94,7 @@ def test_the_sales_file_bucket_keeps_reports_and_rejects_for_a_stage_set_time(st
     bucket = next(b for n, b in of_type(stack.template, "AWS::S3::Bucket").items() if n.startswith("SalesFiles"))
     rules = {r.get("Prefix"): r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
     assert rules["reports/"]["ExpirationInDays"] > rules["rejects/"]["ExpirationInDays"] > 0
+    assert 0 < rules["exports/audiences/"]["ExpirationInDays"] <= 31  # member ids: not kept for months
     assert bucket["Properties"]["LoggingConfiguration"]["DestinationBucketName"]["Ref"].startswith("AccessLogs")
 
 

@@ -175,11 +175,15 @@ def objects_under(stack: Stack, prefix: str) -> dict[str, Any]:
     return {"Fn::Join": ["", [getatt(bucket), f"/{prefix}*"]]}
 
 
-def test_the_api_may_only_put_under_incoming_in_the_bucket(stack: Stack) -> None:
+def test_the_api_may_only_put_under_incoming_and_audience_exports_in_the_bucket(stack: Stack) -> None:
     if "APIHandler" not in stack.template["Resources"]:
         pytest.skip("the app has no routes")
     s3 = {a: r for a, r in granted(stack, "APIHandler").items() if a.startswith("s3:")}
-    assert s3 == {"s3:PutObject": [objects_under(stack, "incoming/")]}
+    exports = objects_under(stack, "exports/audiences/")
+    assert s3 == {
+        "s3:PutObject": [objects_under(stack, "incoming/"), exports],
+        "s3:AbortMultipartUpload": [exports],
+    }
 
 
 def test_a_dead_letter_consumer_reads_its_queues_dlq_and_may_only_write_reports(stack: Stack) -> None:
