@@ -105,7 +105,7 @@ class Program(_Strict):
     categories: dict[str, Multiplier] = {}
     activities: dict[str, Activity] = {}
     rewards: list[Reward] = []
-    segments: SegmentRules = SegmentRules()
+    segments: SegmentRules = Field(default_factory=SegmentRules)  # a factory: no model is built at import
 
     @field_validator("timezone")
     @classmethod

@@ -67,11 +67,11 @@ class Campaign(_Strict):
     ends_at: AwareDatetime
     status: Literal["active", "paused", "ended"] = "active"
     trigger: Literal["purchase", "enrolment", "activity"] = "purchase"
-    audience: Audience = Audience()
+    audience: Audience = Field(default_factory=Audience)  # a factory: no model is built at import
     days: Days | None = None
-    conditions: Conditions = Conditions()
+    conditions: Conditions = Field(default_factory=Conditions)
     effect: Effect
-    limits: Limits = Limits()
+    limits: Limits = Field(default_factory=Limits)
 
     @model_validator(mode="after")
     def _window(self) -> Campaign:
