@@ -4,14 +4,12 @@ reason, through the same path as any failed file (report written, `file.failed` 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import unquote_plus
 
 from chalicelib.ingest import names
 from chalicelib.observability import logger
-from chalicelib.services.sales_files import phases
-from chalicelib.services.sales_files.tasks import CHUNK_MESSAGE, ChunkTask
+from chalicelib.services.sales_files import phases, queue
 from chalicelib.store import file_runs
 
 CHUNK_FAILED, PROCESSING_FAILED = "chunk_failed", "processing_failed"
@@ -19,29 +17,15 @@ CHUNK_FAILED, PROCESSING_FAILED = "chunk_failed", "processing_failed"
 
 def handle_dead_letters(messages: list[tuple[str, str]]) -> list[str]:
     """Handle (message id, body) pairs from the DLQ; returns the ids to retry (a store error)."""
-    failed = []
-    for message_id, body in messages:
-        try:
-            handle_dead_letter(body)
-        except Exception:
-            logger.exception("dead letter not handled; it will be retried", extra={"message_id": message_id})
-            failed.append(message_id)
-    return failed
+    return queue.each_message(messages, handle_dead_letter, "dead letter")
 
 
 def handle_dead_letter(body: str) -> None:
-    try:
-        message = json.loads(body)
-    except ValueError:
-        logger.warning("ignored a dead letter that is not JSON")
-        return
-    if message.get("ingest") == CHUNK_MESSAGE:
-        task = ChunkTask.from_message(message)
+    task, records = queue.read_message(body)
+    if task is not None:
         fail_file(task.file_id, CHUNK_FAILED, f"chunk {task.chunk} of the {task.phase} phase failed every delivery")
-        return
-    for record in message.get("Records", []):  # an S3 notification
-        if str(record.get("eventName", "")).startswith("ObjectCreated"):
-            _fail_notified_file(record)
+    for record in records:
+        _fail_notified_file(record)
 
 
 def _fail_notified_file(record: dict[str, Any]) -> None:
