@@ -209,6 +209,9 @@ class AdjustmentRequest(Body):
 class CouponUseRequest(Body):
     order_id: ClientId
 
+    def command(self, member_id: str, code: str) -> commands.UseCoupon:
+        return commands.UseCoupon(member_id, code, self.order_id)
+
 
 class LedgerQuery(Body):
     limit: Annotated[int, Field(ge=1, le=100)] = 25

@@ -158,4 +158,4 @@ def coupons(member_id: str, query: models.CouponQuery) -> dict[str, Any]:
 @endpoint(role=STOREFRONT, body=models.CouponUseRequest)
 def use_coupon(member_id: str, code: str, body: models.CouponUseRequest) -> dict[str, Any]:
     """Use a coupon for an order; a coupon is used once."""
-    return wallet.use_coupon(member_id, code, body.order_id)
+    return wallet.use_coupon(body.command(member_id, code))

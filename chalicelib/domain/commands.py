@@ -208,3 +208,12 @@ class Adjust:
 
     def identity(self) -> dict[str, Any]:
         return {"adjustment_id": self.adjustment_id, "points": self.points, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class UseCoupon:
+    """A coupon of the member's wallet used for an order: once; the same order again is a replay."""
+
+    member_id: str
+    code: str
+    order_id: str

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib import clock
+from chalicelib.domain.commands import UseCoupon
 from chalicelib.domain.errors import CouponExpired, CouponUsed, MemberNotFound, NotFound
 from chalicelib.program import load_program
 from chalicelib.services import cursors
@@ -28,8 +29,9 @@ def list_coupons(member_id: str, status: str | None) -> dict[str, Any]:
     return {"member_id": member_id, "coupons": sorted(coupons, key=lambda c: c["expires_at"])}
 
 
-def use_coupon(member_id: str, code: str, order_id: str) -> dict[str, Any]:
+def use_coupon(command: UseCoupon) -> dict[str, Any]:
     """A coupon is used once; using it again for the same order answers the same (idempotent)."""
+    member_id, code, order_id = command.member_id, command.code, command.order_id
     now = clock.now()
     key = keys.coupon_key(member_id, code)
     try:

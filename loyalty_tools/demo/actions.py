@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.api import models
+from chalicelib.domain.commands import UseCoupon
 from chalicelib.domain.errors import Busy, Conflict, LoyaltyError, RewardOutOfStock
 from chalicelib.program import Program, Reward
 from chalicelib.services import members, points, wallet
@@ -106,7 +107,8 @@ class MemberRunner:
             return
         coupon = self.purse.take(moment) if action.pick < 0.7 else None
         if coupon is not None:
-            self.call("coupons used", lambda: wallet.use_coupon(self.member_id, coupon.code, order.order_id))
+            use = UseCoupon(self.member_id, coupon.code, order.order_id)
+            self.call("coupons used", lambda: wallet.use_coupon(use))
 
     def _return(self, action: Action, moment: datetime) -> None:
         command = models.ReturnRequest.model_validate({**action.body, "occurred_at": moment}).command(self.member_id)
