@@ -430,6 +430,7 @@ class LoyaltyMachine(RuleBasedStateMachine):
         referrer = self.expected[referred.referrer]
         referrer.claw_back(self.program.referral_points, referred.referral[1])
         referrer.lifetime -= self.program.referral_points
+        referrer.returned_anything = True  # a spent bonus becomes debt, as a return's points do
         referred.referral = None
         self.touched.add(referred.referrer)
 
