@@ -50,6 +50,12 @@ NO_SUCCESS_EXPECTED = {
     ("GET", "/files"),
     ("GET", "/files/{file_id}"),
     ("POST", "/members/{member_id}/coupons/{code}/use"),
+    # A random campaign rarely passes the cross-field rules (ends after it starts, has an effect,
+    # a supported trigger) and random ids name no campaign: tests/integration/test_campaigns.py
+    # covers the valid ones; here it is no 5xx and our error body.
+    ("POST", "/campaigns"),
+    ("GET", "/campaigns/{campaign_id}"),
+    ("PATCH", "/campaigns/{campaign_id}"),
 }
 COMMITTED = json.loads((PROJECT_ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
 OPERATIONS = sorted((method.upper(), path) for path, methods in COMMITTED["paths"].items() for method in methods)
