@@ -121,6 +121,28 @@ def test_a_repeated_preference_is_refused(dev: DevStack, key: str) -> None:
     assert member_state(dev, key, "dup-prefs") == before
 
 
+# --- digits of other scripts ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "amount", ["١٠٠", "１٠", "１０.００", "10.0٠"], ids=["arabic-indic", "mixed", "fullwidth", "tail"]
+)
+def test_an_amount_in_digits_of_another_script_is_refused_and_writes_nothing(
+    dev: DevStack, key: str, amount: str
+) -> None:
+    member_id = f"digits-{len(amount)}-{ord(amount[0])}"
+    enrol(dev, key, member_id)
+    before = member_state(dev, key, member_id)
+    raw = json.dumps({"order_id": "d1", "amount": amount, "currency": "CNY"}, ensure_ascii=False).encode()
+
+    error = send(dev, "POST", f"/members/{member_id}/purchases", json_headers(key, raw), raw).error(
+        400, "invalid_request"
+    )
+
+    assert [detail["field"] for detail in error["details"]] == ["amount"], error
+    assert member_state(dev, key, member_id) == before
+
+
 # --- Chalice's own errors ----------------------------------------------------------------------
 
 
