@@ -59,6 +59,11 @@ def job_pending(event: object) -> dict[str, object]:
     return _run_job("pending", event)
 
 
+@app.schedule("rate(1 hour)", name="job_audience")
+def job_audience(event: object) -> dict[str, object]:
+    return _run_job("audience", event)
+
+
 # --- Sales-file ingestion (docs/sales-files.md) --------------------------------------------------------
 # S3 incoming/ → SQS → this handler; the same queue carries the chunks a large file fans out into
 # (services/sales_files/). `loyalty dev` delivers the queue to it through loyalty_tools/local/pump.py.
