@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 from datetime import tzinfo
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -28,13 +28,47 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built when the file is read
 
 
+class Benefits(_Strict):
+    """What a till or web shop applies for the tier; the engine states them, it does not charge."""
+
+    discount_percent: Decimal = Field(default=Decimal(0), ge=0, le=100, max_digits=5, decimal_places=2)
+    shipping: Literal["none", "standard", "express"] = "none"
+    priority_service: bool = False
+    early_access: bool = False
+
+
 class Tier(_Strict):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
     name: str
     threshold: Money
     multiplier: Multiplier
     birthday_coupon: Money
-    benefits: list[str] = []
+    benefits: Benefits = Field(default_factory=Benefits)
+    benefit_labels: list[str] = []  # for display only; `benefits` is what applies
+
+    @model_validator(mode="before")
+    @classmethod
+    def _labels_only(cls, data: Any) -> Any:
+        """A program file written before benefits were structured lists labels under `benefits`."""
+        if isinstance(data, dict) and isinstance(data.get("benefits"), list) and "benefit_labels" not in data:
+            return {**data, "benefits": {}, "benefit_labels": data["benefits"]}
+        return data
+
+
+class PointsPayment(_Strict):
+    """Points as part of a purchase's payment: `points_per_unit` points are worth 1.00 of money."""
+
+    points_per_unit: int = Field(gt=0, le=1_000_000)
+    max_share: Decimal = Field(gt=0, le=1, max_digits=4, decimal_places=3)  # of the purchase amount
+    min_points: int = Field(default=1, ge=1, le=10_000_000)
+
+    def value(self, points: int, places: int) -> Decimal:
+        """The money `points` pay, rounded down to the currency's places (never more than they are worth)."""
+        return (Decimal(points) / self.points_per_unit).quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR)
+
+    def max_points(self, amount: Decimal) -> int:
+        """The most points one purchase of `amount` may pay with."""
+        return int((amount * self.max_share * self.points_per_unit).to_integral_value(rounding=ROUND_FLOOR))
 
 
 class Activity(_Strict):
@@ -106,6 +140,7 @@ class Program(_Strict):
     activities: dict[str, Activity] = {}
     rewards: list[Reward] = []
     segments: SegmentRules = Field(default_factory=SegmentRules)  # a factory: no model is built at import
+    points_payment: PointsPayment | None = None  # absent: purchases cannot be paid with points
 
     @field_validator("timezone")
     @classmethod

@@ -130,8 +130,9 @@ class PurchaseLine(Body):
     amount: Amount
 
 
-class PurchaseRequest(Body):
-    order_id: ClientId
+class Cart(Body):
+    """What a purchase and its quote share."""
+
     amount: Amount
     currency: Annotated[str, Field(pattern=commands.CURRENCY_PATTERN)]
     occurred_at: Moment | None = None
@@ -139,12 +140,13 @@ class PurchaseRequest(Body):
     lines: list[PurchaseLine] | None = Field(default=None, max_length=500)
     store_id: StoreId | None = None  # the store and the clerk the purchase is credited to
     staff_id: ClientId | None = None
+    points_payment: Annotated[int, Field(gt=0, le=100_000_000, strict=True)] | None = None  # points paying
 
-    def command(self, member_id: str) -> commands.RecordPurchase:
+    def purchase(self, member_id: str, order_id: str) -> commands.RecordPurchase:
         lines = tuple(commands.PurchaseLine(line.amount, line.category, line.sku) for line in self.lines or ())
         return commands.RecordPurchase(
             member_id,
-            self.order_id,
+            order_id,
             self.amount,
             self.currency,
             self.occurred_at,
@@ -152,7 +154,25 @@ class PurchaseRequest(Body):
             self.store_id,
             lines,
             self.staff_id,
+            self.points_payment,
         )
+
+
+class PurchaseRequest(Cart):
+    order_id: ClientId
+
+    def command(self, member_id: str) -> commands.RecordPurchase:
+        return self.purchase(member_id, self.order_id)
+
+
+class QuoteRequest(Cart):
+    """A purchase's body (its order_id optional) and the coupons the customer would use."""
+
+    order_id: ClientId | None = None
+    coupon_codes: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(default=None, max_length=20)
+
+    def command(self, member_id: str) -> commands.RecordPurchase:
+        return self.purchase(member_id, self.order_id or "quote")
 
 
 class ReturnRequest(Body):

@@ -11,7 +11,7 @@ from chalice.app import AuthRequest
 from chalicelib.api import models
 from chalicelib.api.http import caller_role, endpoints
 from chalicelib.program import load_program
-from chalicelib.services import cards, keys, members, points, wallet
+from chalicelib.services import cards, keys, members, points, quotes, wallet
 
 blueprint = Blueprint(__name__)
 endpoint = endpoints(blueprint)
@@ -110,6 +110,14 @@ def erase_member(member_id: str) -> dict[str, Any]:
 def purchase(member_id: str, body: models.PurchaseRequest) -> dict[str, Any]:
     """Record a purchase and earn points (idempotent on order_id)."""
     return points.record_purchase(body.command(member_id))
+
+
+@blueprint.route("/members/{member_id}/quote", methods=["POST"], authorizer=bearer_key)
+@endpoint(role=STOREFRONT, body=models.QuoteRequest)
+def quote(member_id: str, body: models.QuoteRequest) -> dict[str, Any]:
+    """What this cart would earn (with the split), the tier discount, which coupons apply and how
+    many points may pay for it. Writes nothing; the purchase with the same body credits the same."""
+    return quotes.quote(body.command(member_id), body.coupon_codes or [])
 
 
 @blueprint.route("/members/{member_id}/returns", methods=["POST"], authorizer=bearer_key)

@@ -101,6 +101,7 @@ class PurchaseFacts:
     lines: Sequence[Line] = ()
     channel: str | None = None
     store_id: str | None = None
+    money_share: Decimal = Decimal(1)  # the part paid with money: points paid with earn no multiplier
 
 
 @dataclass
@@ -167,7 +168,7 @@ def base_of(program: Program, member: Member, purchase: PurchaseFacts, campaign:
     whole purchase's when the campaign has no category condition."""
     from chalicelib.domain.earning import weighted_spend
 
-    tier = program.tier(member.tier).multiplier
+    tier = program.tier(member.tier).multiplier * purchase.money_share
     if campaign.conditions.categories is None:
         return weighted_spend(program, purchase.amount, purchase.lines) * tier
     lines = _matching_lines(campaign, purchase)

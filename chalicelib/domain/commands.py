@@ -81,6 +81,7 @@ class RecordPurchase:
     store_id: str | None = None
     lines: tuple[PurchaseLine, ...] = ()
     staff_id: str | None = None  # the clerk who served it
+    points_payment: int | None = None  # points paying part of the amount (API only)
 
     def earning_lines(self) -> tuple[Line, ...]:
         return tuple(Line(line.category, line.amount) for line in self.lines)
@@ -104,6 +105,7 @@ class RecordPurchase:
                 "store_id": None if receipt else self.store_id,
                 "staff_id": self.staff_id,
                 "lines": lines or None,
+                "points_payment": self.points_payment,
             }
         )
 

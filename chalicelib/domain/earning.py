@@ -31,10 +31,13 @@ def weighted_spend(program: Program, amount: Decimal, lines: Sequence[Line]) -> 
     return weighted
 
 
-def purchase_points(program: Program, tier_code: str, amount: Decimal, lines: Sequence[Line] = ()) -> int:
-    """1 point per 1.00 of (category-weighted) spend x tier multiplier, rounded down once per purchase."""
+def purchase_points(
+    program: Program, tier_code: str, amount: Decimal, lines: Sequence[Line] = (), money_share: Decimal = Decimal(1)
+) -> int:
+    """1 point per 1.00 of (category-weighted) spend x tier multiplier, rounded down once per purchase.
+    `money_share`: the part paid with money (points paid with earn nothing), spread over every line."""
     multiplier = program.tier(tier_code).multiplier
-    return floor_points(weighted_spend(program, amount, lines) * multiplier)
+    return floor_points(weighted_spend(program, amount, lines) * multiplier * money_share)
 
 
 def clawback_points(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from chalicelib.domain import purchase_days, segments, tiers
+from chalicelib.domain import checkout, purchase_days, segments, tiers
 from chalicelib.domain.attribution import Attribution
 from chalicelib.domain.calendar import expiry_month, last_day_of_month, local_date, month_key
 from chalicelib.domain.earning import Line, clawback_points, purchase_points
@@ -118,6 +118,7 @@ class Purchase:
     channel: str | None = None
     store_id: str | None = None
     staff_id: str | None = None
+    points_payment: int | None = None  # points paying part of the amount (domain/checkout.py)
 
 
 def _check_lines(purchase: Purchase) -> None:
@@ -139,25 +140,18 @@ def record_purchase(
     today = _today(program, now)
     bought_on = local_date(purchase.occurred_at, program.tz)
     lot_month = expiry_month(bought_on, program.expiry_months)
+    payment = checkout.take_payment(program, after, purchase.amount, purchase.points_payment)
+    share = checkout.money_share(purchase.amount, payment.value if payment else Decimal(0))
 
-    points = purchase_points(program, member.tier, purchase.amount, purchase.lines)
+    points = purchase_points(program, member.tier, purchase.amount, purchase.lines, share)
     lapsed = 0
     if lot_month < month_key(today):  # a very late order whose points would already have expired
         lapsed, points = points, 0
     release_on = bought_on + timedelta(days=program.pending_days)
     pending = program.pending_days > 0 and release_on > today and points > 0
-    details = {
-        "amount": purchase.amount,
-        "lot_month": lot_month,
-        "spend_month": month_key(bought_on),
-        "channel": purchase.channel,
-        "store_id": purchase.store_id,
-        "staff_id": purchase.staff_id,
-        "pending": pending,
-        "lapsed_points": lapsed,
-        "tier": member.tier,
-        "order_number": member.purchase_count + 1,  # 1: the member's first order (repeat-purchase KPI)
-    }
+    details = _purchase_details(member, purchase, lot_month, bought_on, pending, lapsed)
+    if payment is not None:
+        details[checkout.FIELD] = payment.as_details()
     entry = LedgerEntry("purchase", purchase.order_id, points, purchase.occurred_at, details)
     if pending:
         after.pending.append(PendingLot(entry.entry_id, points, release_on, lot_month))
@@ -176,9 +170,34 @@ def record_purchase(
         store_id=purchase.store_id,
     )
 
+    if payment is not None:
+        checkout.record_payment(change, purchase.order_id, payment, now)
     _reactivate_if_dormant(program, change, purchase.order_id, now)
     _upgrade_if_earned(program, change, today)
     return change, _referral(program, member, referrer, now, purchase.order_id)
+
+
+def _purchase_details(
+    member: Member, purchase: Purchase, lot_month: str, bought_on: date, pending: bool, lapsed: int
+) -> dict[str, object]:
+    return {
+        "amount": purchase.amount,
+        "lot_month": lot_month,
+        "spend_month": month_key(bought_on),
+        "channel": purchase.channel,
+        "store_id": purchase.store_id,
+        "staff_id": purchase.staff_id,
+        "pending": pending,
+        "lapsed_points": lapsed,
+        "tier": member.tier,
+        "order_number": member.purchase_count + 1,  # 1: the member's first order (repeat-purchase KPI)
+        # What a replay under another program needs to earn again (category multipliers, campaigns).
+        "lines": [_line_detail(line) for line in purchase.lines] or None,
+    }
+
+
+def _line_detail(line: Line) -> dict[str, str]:
+    return {"amount": str(line.amount)} | ({"category": line.category} if line.category else {})
 
 
 def _reactivate_if_dormant(program: Program, change: MemberChange, order_id: str, now: datetime) -> None:
@@ -257,6 +276,7 @@ class PurchaseRecord:
     clawed_points: int
     lot_month: str
     spend_month: str
+    payment: checkout.Payment | None = None  # the points it paid with, given back pro rata
 
 
 def record_return(
@@ -292,19 +312,14 @@ def record_return(
     month = purchase.spend_month
     after.spend_by_month[month] = after.spend_by_month.get(month, Decimal(0)) - amount
     after.spend_by_month = _pruned_spend(after, today)
-    change.entries.append(
-        LedgerEntry(
-            "return",
-            return_id,
-            -points,
-            occurred_at,
-            {
-                "order_id": purchase.order_id,
-                "amount": amount,
-            },
-        )
-    )
+    details = {"order_id": purchase.order_id, "amount": amount}
+    change.entries.append(LedgerEntry("return", return_id, -points, occurred_at, details))
     change.emit("points.returned", points=points, order_id=purchase.order_id, return_id=return_id, amount=amount)
+    if purchase.payment is not None:
+        amounts = (purchase.amount, purchase.returned_amount, amount)
+        checkout.refund_payment(
+            program, change, purchase.order_id, return_id, purchase.payment, amounts, today, occurred_at
+        )
     _downgrade_after_return(program, change, today)
     return change
 

@@ -6,15 +6,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.domain import attribution, rules
+from chalicelib.domain import attribution, checkout, rules
 from chalicelib.domain.campaigns import BudgetExhausted, PurchaseFacts
+from chalicelib.domain.checkout import Payment
 from chalicelib.domain.commands import Adjust, RecordActivity, RecordPurchase, RecordReturn, Redeem, check_currency
 from chalicelib.domain.errors import (
     ActivityLimitReached,
     NotFound,
     RewardOutOfStock,
 )
-from chalicelib.domain.model import Member
+from chalicelib.domain.model import Member, MemberChange
 from chalicelib.program import Program, load_program
 from chalicelib.services import campaigns, referrals
 from chalicelib.services.writes import Plan, check_occurred_at, member_write, new_coupon_code
@@ -35,28 +36,48 @@ def record_purchase(command: RecordPurchase) -> dict[str, Any]:
             exhausted.add(refused.campaign_id)
 
 
+def purchase_change(
+    program: Program,
+    command: RecordPurchase,
+    member: Member,
+    now: datetime,
+    referrer: Member | None,
+    exhausted: frozenset[str],
+) -> tuple[Plan, MemberChange]:
+    """The purchase decided (base points, points paid, campaigns): what it writes and its change.
+    The quote runs exactly this, so what it says is what the purchase then credits."""
+    # occurred_at is checked here, inside the write: a replay is then answered from its entry
+    # even after its occurred_at has left the back-dating window (member_write looks it up).
+    purchase = rules.Purchase(
+        order_id=command.order_id,
+        amount=command.amount,
+        occurred_at=check_occurred_at(program, command.occurred_at, now),
+        lines=command.earning_lines(),
+        channel=command.channel,
+        store_id=command.store_id,
+        staff_id=command.staff_id,
+        points_payment=command.points_payment,
+    )
+    change, referral = rules.record_purchase(program, member, purchase, now, referrer)
+    paid = Payment.from_details(change.entries[0].details.get(checkout.FIELD))
+    facts = PurchaseFacts(
+        purchase.amount,
+        purchase.occurred_at,
+        purchase.lines,
+        purchase.channel,
+        purchase.store_id,
+        money_share=checkout.money_share(purchase.amount, paid.value if paid else Decimal(0)),
+    )
+    budgets = campaigns.apply(program, member, facts, change, exhausted)
+    return Plan([change] if referral is None else [change, referral], budgets), change
+
+
 def _earn(program: Program, command: RecordPurchase, exhausted: frozenset[str]) -> dict[str, Any]:
     def decide(member: Member, now: datetime) -> Plan:
-        # occurred_at is checked here, inside the write: a replay is then answered from its entry
-        # even after its occurred_at has left the back-dating window (member_write looks it up).
-        purchase = rules.Purchase(
-            order_id=command.order_id,
-            amount=command.amount,
-            occurred_at=check_occurred_at(program, command.occurred_at, now),
-            lines=command.earning_lines(),
-            channel=command.channel,
-            store_id=command.store_id,
-            staff_id=command.staff_id,
-        )
         referrer = None
         if member.purchase_count == 0 and member.referrer_id:
             referrer = members.load_member(member.referrer_id)
-        change, referral = rules.record_purchase(program, member, purchase, now, referrer)
-        facts = PurchaseFacts(
-            purchase.amount, purchase.occurred_at, purchase.lines, purchase.channel, purchase.store_id
-        )
-        budgets = campaigns.apply(program, member, facts, change, exhausted)
-        return Plan([change] if referral is None else [change, referral], budgets)
+        return purchase_change(program, command, member, now, referrer, exhausted)[0]
 
     return member_write(command.member_id, f"purchase#{command.order_id}", command.identity(), decide)
 
@@ -71,6 +92,7 @@ def _purchase_record(item: dict[str, Any]) -> rules.PurchaseRecord:
         clawed_points=int(item.get("clawed_points", 0)),
         lot_month=details["lot_month"],
         spend_month=details["spend_month"],
+        payment=Payment.from_details(details.get(checkout.FIELD)),
     )
 
 

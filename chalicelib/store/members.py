@@ -51,6 +51,14 @@ def load_member(member_id: str) -> Member | None:
     return codec.member_from_items(dynamo.query_all(keys.member_pk(member_id), keys.STATE_PREFIX))
 
 
+def load_member_and_coupons(member_id: str) -> tuple[Member | None, dict[str, dict[str, Any]]]:
+    """The balance state and the coupon wallet in one Query: `COUPON#` sorts just before `MEMBER`,
+    so the range between them holds nothing else (the ledger's `TX#` sorts after)."""
+    items = dynamo.query_between(keys.member_pk(member_id), keys.COUPON_PREFIX, f"{keys.STATE_PREFIX}#\uffff", True)
+    coupons = {item["code"]: item for item in items if item[keys.SK].startswith(keys.COUPON_PREFIX)}
+    return codec.member_from_items([i for i in items if not i[keys.SK].startswith(keys.COUPON_PREFIX)]), coupons
+
+
 def get_entry(member_id: str, entry_id: str) -> dict[str, Any] | None:
     return dynamo.get(keys.entry_key(member_id, entry_id))
 

@@ -210,7 +210,14 @@ def test_member_view_has_the_documented_shape(api):
     assert set(member["progress"]) >= {"qualifying_spend", "next_tier", "spend_to_next_tier", "percent"}
     assert member["progress"]["next_tier"] == "silver"
     assert Decimal(member["progress"]["spend_to_next_tier"]) == 2000
-    assert member["benefits"] == ["member prices", "birthday coupon 10"]
+    assert member["benefit_labels"] == ["member prices", "birthday coupon 10"]
+    assert member["benefits"] == {
+        "discount_percent": "0",
+        "shipping": "none",
+        "priority_service": False,
+        "early_access": False,
+        "birthday_coupon": "10.00",
+    }
     assert datetime.fromisoformat(member["enrolled_at"]).tzinfo is not None
     assert_error(api.get("/members/ghost"), 404, "member_not_found")
 
@@ -280,7 +287,8 @@ def test_purchases_apply_tier_and_category_multipliers_and_upgrade_at_once(api):
     assert member["tier"]["code"] == "silver" and member["tier"]["name"] == "Silver (白银)"
     assert member["tier"]["since"] == today().isoformat()
     assert member["tier"]["review_at"] == next_year(today()).isoformat()
-    assert "free standard shipping" in member["benefits"]
+    assert "free standard shipping" in member["benefit_labels"]
+    assert member["benefits"]["shipping"] == "standard" and member["benefits"]["birthday_coupon"] == "30.00"
     assert member["progress"]["next_tier"] == "gold"
     assert Decimal(member["progress"]["spend_to_next_tier"]) == 6000
     assert Decimal(member["progress"]["qualifying_spend"]) == 2000
