@@ -65,3 +65,13 @@ def patch_campaign(campaign_id: str, body: PatchCampaignRequest) -> dict[str, An
     from chalicelib.services import campaigns
 
     return campaigns.patch(campaign_id, body.status, body.ends_at)
+
+
+@blueprint.route("/campaigns/{campaign_id}/results", methods=["GET"], authorizer=bearer_key)
+@endpoint(role=OPS)
+def campaign_results(campaign_id: str) -> dict[str, Any]:
+    """What the campaign did, exact as of the read: participants, applied, points granted, coupons
+    issued and used, budget left, and the participants' orders and sales in its window."""
+    from chalicelib.services import campaigns
+
+    return campaigns.results(campaign_id)

@@ -4,7 +4,7 @@ evaluation of a purchase against them. Pure: no I/O, no clock reads."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -15,7 +15,7 @@ from chalicelib.domain.calendar import local_date
 from chalicelib.domain.earning import Line, floor_points
 from chalicelib.domain.errors import BusinessRule
 from chalicelib.domain.model import Member, MemberChange
-from chalicelib.program import Program
+from chalicelib.program import CouponRule, Program
 
 CAMPAIGN_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 BUDGET_EXHAUSTED, PER_MEMBER_LIMIT = "budget_exhausted", "per_member_limit"
@@ -47,17 +47,30 @@ class Conditions(_Strict):
 class Effect(_Strict):
     multiplier: Decimal | None = Field(default=None, ge=1, le=100, max_digits=6, decimal_places=2)
     bonus_points: int | None = Field(default=None, gt=0, le=1_000_000)
+    coupon: CouponRule | None = None
 
     @model_validator(mode="after")
     def _something(self) -> Effect:
-        if self.multiplier is None and self.bonus_points is None:
-            raise ValueError("an effect needs multiplier or bonus_points")
+        if self.multiplier is None and self.bonus_points is None and self.coupon is None:
+            raise ValueError("an effect needs multiplier, bonus_points or coupon")
+        if self.coupon is not None and self.coupon.value <= 0:
+            raise ValueError("a coupon's value must be more than 0")
         return self
+
+
+BIG_BUDGET, BIG_SHARDS = 100_000, 16  # a budget this big is split in 16 shards unless `shards` says
 
 
 class Limits(_Strict):
     per_member: int | None = Field(default=None, ge=1, le=10_000)
     budget_points: int | None = Field(default=None, ge=1, le=10_000_000_000)
+    shards: int | None = Field(default=None, ge=1, le=64)  # the counter items (docs/campaigns.md)
+
+    def shard_count(self) -> int:
+        """Counter items of a campaign: each is one DynamoDB partition (~500 transactional writes a second)."""
+        if self.shards is not None:
+            return self.shards
+        return 1 if self.budget_points is not None and self.budget_points < BIG_BUDGET else BIG_SHARDS
 
 
 class Campaign(_Strict):
@@ -77,8 +90,10 @@ class Campaign(_Strict):
     def _window(self) -> Campaign:
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
-        if self.trigger != "purchase":
-            raise ValueError(f"trigger {self.trigger} is not yet supported (purchase only)")
+        if self.trigger != "purchase" and self.conditions != Conditions():
+            raise ValueError(f"conditions (amount, categories) apply to purchases, not to trigger {self.trigger}")
+        if self.trigger == "enrolment" and self.effect.multiplier is not None:
+            raise ValueError("an enrolment campaign grants bonus_points or a coupon, not a multiplier")
         return self
 
 
@@ -94,22 +109,27 @@ class BudgetExhausted(BusinessRule):
 
 @dataclass(frozen=True)
 class PurchaseFacts:
-    """What a campaign can ask of a purchase."""
+    """What a campaign can ask of a purchase (or, by `trigger`, of an enrolment or an activity,
+    whose own points, `base_points`, are what an activity campaign's multiplier multiplies)."""
 
     amount: Decimal
     occurred_at: dt.datetime
     lines: Sequence[Line] = ()
     channel: str | None = None
     store_id: str | None = None
+    trigger: str = "purchase"
+    base_points: int = 0
     money_share: Decimal = Decimal(1)  # the part paid with money: points paid with earn no multiplier
 
 
 @dataclass
 class Outcome:
-    """Campaign points of a purchase: `granted` [(campaign_id, points)], `skipped` [(campaign_id, reason)]."""
+    """Campaign points of a purchase: `granted` [(campaign_id, points)] (points may be 0 for a
+    coupon-only campaign), `skipped` [(campaign_id, reason)], `coupons` [(campaign_id, rule)]."""
 
     granted: list[tuple[str, int]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    coupons: list[tuple[str, CouponRule]] = field(default_factory=list)
 
     @property
     def points(self) -> int:
@@ -148,7 +168,7 @@ def _on_its_day(program: Program, campaign: Campaign, purchase: PurchaseFacts) -
 
 
 def matches(program: Program, campaign: Campaign, member: Member, purchase: PurchaseFacts) -> bool:
-    if campaign.status != "active" or campaign.trigger != "purchase":
+    if campaign.status != "active" or campaign.trigger != purchase.trigger:
         return False
     minimum = campaign.conditions.min_amount
     if minimum is not None and purchase.amount < minimum:
@@ -168,6 +188,8 @@ def base_of(program: Program, member: Member, purchase: PurchaseFacts, campaign:
     whole purchase's when the campaign has no category condition."""
     from chalicelib.domain.earning import weighted_spend
 
+    if purchase.trigger != "purchase":
+        return Decimal(purchase.base_points)
     tier = program.tier(member.tier).multiplier * purchase.money_share
     if campaign.conditions.categories is None:
         return weighted_spend(program, purchase.amount, purchase.lines) * tier
@@ -204,37 +226,73 @@ def evaluate(
             points += floor_points(
                 base_of(program, member, purchase, campaign) * ((campaign.effect.multiplier or 1) - 1)
             )
-        if points > 0:
+        if campaign.effect.coupon is not None:
+            outcome.coupons.append((campaign.campaign_id, campaign.effect.coupon))
+        if points > 0 or campaign.effect.coupon is not None:
             outcome.granted.append((campaign.campaign_id, points))
     return outcome
 
 
-def credit(change: MemberChange, outcome: Outcome) -> Outcome:
-    """Add the campaign points to the purchase just decided (`change.entries[0]`): they are part of
-    the purchase's points, so they are pending with it and a return claws them back pro rata. A
-    lapsed purchase (points already expired) grants none. Returns what was credited."""
+EARNED_REASON = {"purchase": "purchase", "enrol": "welcome", "activity": "activity"}
+
+
+def credit(
+    change: MemberChange,
+    outcome: Outcome,
+    program: Program | None = None,
+    codes: Callable[[], str] = lambda: "",
+    lot_month: str | None = None,
+    now: dt.datetime | None = None,
+) -> Outcome:
+    """Add the campaign points to the purchase, enrolment or activity just decided
+    (`change.entries[0]`) and issue their coupons (`codes` draws a code; issued `now`, the write's time). A
+    purchase's campaign points are part of its points: pending with it, in its lot, and clawed back
+    pro rata by a return; an enrolment's or activity's go to `lot_month`. A lapsed purchase (points
+    already expired) grants nothing. Returns what was credited."""
     entry, after = change.entries[0], change.after
     if entry.details.get("lapsed_points"):
         outcome = Outcome([], outcome.skipped)
     entry.details.update(ledger_details(outcome))
-    points = outcome.points
-    if points == 0:
+    if not outcome.granted:
         return outcome
+    for campaign_id, _ in outcome.granted:
+        after.campaign_uses[campaign_id] = after.campaign_uses.get(campaign_id, 0) + 1
+    if outcome.coupons and program is not None:  # without the program (a points-only replay): no coupons
+        _issue_coupons(program, change, outcome, codes, now or change.entries[0].occurred_at)
+    points = outcome.points
     entry.points += points
     pending = next((lot for lot in after.pending if lot.entry_id == entry.entry_id), None)
     if pending is not None:
         pending.points += points
-    else:
-        after.wallet.credit(points, str(entry.details["lot_month"]))
+    elif points:
+        after.wallet.credit(points, lot_month or str(entry.details["lot_month"]))
     after.lifetime_earned += points
-    for campaign_id, _ in outcome.granted:
-        after.campaign_uses[campaign_id] = after.campaign_uses.get(campaign_id, 0) + 1
-    for event in change.events:
-        if event.detail_type == "points.earned" and event.detail.get("reason") == "purchase":
-            event.detail["points"] = entry.points
-    granted = [{"campaign_id": cid, "points": n} for cid, n in outcome.granted]
-    change.emit("campaign.applied", order_id=entry.ref, points=points, campaigns=granted)
+    _announce(change, outcome)
     return outcome
+
+
+def _issue_coupons(
+    program: Program, change: MemberChange, outcome: Outcome, codes: Callable[[], str], now: dt.datetime
+) -> None:
+    from chalicelib.domain.rules import issue_coupon  # rules does not know campaigns
+
+    for campaign_id, rule in outcome.coupons:
+        coupon = issue_coupon(program, change, codes(), "campaign", rule, now)
+        coupon.campaign_id = campaign_id
+        change.events[-1].detail["campaign_id"] = campaign_id  # the coupon.issued event just emitted
+
+
+def _announce(change: MemberChange, outcome: Outcome) -> None:
+    """The entry's points.earned event carries its new total; campaign.applied names the split."""
+    entry, reason = change.entries[0], EARNED_REASON.get(change.entries[0].kind, change.entries[0].kind)
+    earned = [e for e in change.events if e.detail_type == "points.earned" and e.detail.get("reason") == reason]
+    for event in earned:
+        event.detail["points"] = entry.points
+    if not earned and outcome.points:
+        change.emit("points.earned", points=entry.points, reason=reason, ref=entry.ref)
+    granted = [{"campaign_id": cid, "points": n} for cid, n in outcome.granted]
+    ref = {"order_id" if entry.kind == "purchase" else "ref": entry.ref}
+    change.emit("campaign.applied", points=outcome.points, campaigns=granted, trigger=entry.kind, **ref)
 
 
 def ledger_details(outcome: Outcome) -> dict[str, list[dict[str, object]]]:

@@ -109,6 +109,7 @@ class Coupon:
     issued_at: datetime
     expires_at: datetime
     reward_id: str | None = None
+    campaign_id: str | None = None  # a campaign's coupon (its results count the uses)
 
 
 @dataclass

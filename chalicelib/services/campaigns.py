@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+import secrets
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from chalicelib import clock
 from chalicelib.domain import campaigns as domain
@@ -15,10 +17,13 @@ from chalicelib.domain.campaigns import Campaign, Outcome
 from chalicelib.domain.errors import Conflict, InvalidRequest, NotFound
 from chalicelib.domain.model import Member, MemberChange
 from chalicelib.program import Program
+from chalicelib.services import campaign_budget
+from chalicelib.services.writes import new_coupon_code
 from chalicelib.store import campaigns as store
-from chalicelib.store import dynamo
+from chalicelib.store import codec, dynamo
 from chalicelib.store.members import Extra
 
+T = TypeVar("T")
 CACHE_TTL = timedelta(seconds=30)  # a new, paused or extended campaign takes effect within this
 _cache: dict[str, tuple[datetime, list[Campaign]]] = {}  # table -> (loaded at, active campaigns)
 _lock = threading.Lock()
@@ -27,6 +32,7 @@ _lock = threading.Lock()
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+    campaign_budget.clear()
 
 
 def active() -> list[Campaign]:
@@ -52,6 +58,14 @@ def _definition(campaign: Campaign) -> str:
     return json.dumps(campaign.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
+def shares(campaign: Campaign) -> list[int]:
+    """A budget split over the campaign's shards (the first ones take the remainder); none without a budget."""
+    budget, count = campaign.limits.budget_points, campaign.limits.shard_count()
+    if budget is None:
+        return []
+    return [budget // count + (1 if shard < budget % count else 0) for shard in range(count)]
+
+
 def create(campaign: Campaign) -> dict[str, Any]:
     """201 and the campaign; the same id with the same definition answers it again, another → 409."""
     definition = _definition(campaign)
@@ -63,7 +77,7 @@ def create(campaign: Campaign) -> dict[str, Any]:
         "created_at": clock.now().isoformat(),
         "version": 1,
     }
-    existing = store.create(item)
+    existing = store.create(item, shares(campaign))
     if existing is not None and existing.get("definition") != definition:
         raise Conflict(
             f"campaign {campaign.campaign_id} exists with another definition",
@@ -73,20 +87,58 @@ def create(campaign: Campaign) -> dict[str, Any]:
     return view(existing or item)
 
 
-def view(item: dict[str, Any], granted: int | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = _campaign(item).model_dump(mode="json")
-    if granted is not None:  # counted for budgeted campaigns only (their counter is in the purchase's transaction)
-        budget = _campaign(item).limits.budget_points
-        answer["granted_points"] = None if budget is None else granted
-        answer["budget_left"] = None if budget is None else max(budget - granted, 0)
+def view(item: dict[str, Any], totals: dict[str, Any] | None = None) -> dict[str, Any]:
+    campaign = _campaign(item)
+    answer: dict[str, Any] = campaign.model_dump(mode="json")
+    if totals is not None:  # summed over the campaign's counter shards
+        budget = campaign.limits.budget_points
+        answer["granted_points"] = int(totals.get("granted", 0))
+        answer["budget_left"] = None if budget is None else int(totals.get(store.LEFT, 0))
     return answer
 
 
-def get(campaign_id: str) -> dict[str, Any]:
+def _found(campaign_id: str) -> dict[str, Any]:
     item = store.get(campaign_id)
     if item is None:
         raise NotFound(f"campaign {campaign_id} not found")
-    return view(item, store.granted(campaign_id))
+    return item
+
+
+def totals(campaign: Campaign) -> dict[str, Any]:
+    """The campaign's counters summed over its shards (one consistent BatchGetItem: exact as of now)."""
+    summed: dict[str, Any] = {}
+    for shard in store.shards(campaign.campaign_id, campaign.limits.shard_count()):
+        for name in (*store.COUNTERS, store.LEFT):
+            summed[name] = summed.get(name, 0) + shard.get(name, 0)
+    return summed
+
+
+def get(campaign_id: str) -> dict[str, Any]:
+    item = _found(campaign_id)
+    return view(item, totals(_campaign(item)))
+
+
+def results(campaign_id: str) -> dict[str, Any]:
+    """GET /campaigns/{id}/results: what the campaign did, exact as of the read (docs/campaigns.md)."""
+    item = _found(campaign_id)
+    campaign = _campaign(item)
+    found = totals(campaign)
+    budget = campaign.limits.budget_points
+    return codec.jsonable(
+        {
+            "campaign_id": campaign_id,
+            "status": campaign.status,
+            "participants": int(found.get("participants", 0)),
+            "applied": int(found.get("applied", 0)),
+            "points_granted": int(found.get("granted", 0)),
+            "coupons_issued": int(found.get("coupons_issued", 0)),
+            "coupons_used": int(found.get("coupons_used", 0)),
+            "budget_points": budget,
+            "budget_left": None if budget is None else int(found.get(store.LEFT, 0)),
+            "participant_orders": int(found.get("orders", 0)),
+            "participant_sales": Decimal(found.get("sales", 0)).quantize(Decimal("0.01")),
+        }
+    )
 
 
 def listing(status: str | None) -> dict[str, Any]:
@@ -98,9 +150,7 @@ def patch(
     campaign_id: str, status: Literal["active", "paused", "ended"] | None, ends_at: datetime | None
 ) -> dict[str, Any]:
     """Only the status or a later end: the effect of a campaign never changes once created."""
-    item = store.get(campaign_id)
-    if item is None:
-        raise NotFound(f"campaign {campaign_id} not found")
+    item = _found(campaign_id)
     current = _campaign(item)
     changes: dict[str, Any] = {}
     if status is not None:
@@ -122,29 +172,117 @@ def patch(
 
 
 def apply(
-    program: Program, member: Member, purchase: domain.PurchaseFacts, change: MemberChange, exhausted: frozenset[str]
+    program: Program,
+    member: Member,
+    facts: domain.PurchaseFacts,
+    change: MemberChange,
+    exhausted: frozenset[str],
+    lot_month: str | None = None,
 ) -> list[Extra]:
-    """Credit the campaign points of a purchase just decided; the budget counters it charges are
-    extra items of the same transaction (a failed one names its campaign: BudgetExhausted)."""
+    """Credit the campaign points and coupons of a purchase, enrolment or activity just decided;
+    the budget charges and result counters are extra items of the same transaction. A home-shard
+    charge that fails names its campaign (BudgetExhausted): the caller decides again with it in
+    `exhausted`, which takes the fallback path (campaign_budget.choose)."""
     running = active()
     if not running:
         return []
-    outcome: Outcome = domain.credit(change, domain.evaluate(program, running, member, purchase, exhausted))
-    budgets = {c.campaign_id: c.limits.budget_points for c in running}
-    return [
-        Extra(store.budget_op(cid, points, budget), domain.BudgetExhausted(cid))
-        for cid, points in outcome.granted
-        if (budget := budgets.get(cid)) is not None
-    ]
+    by_id = {c.campaign_id: c for c in running}
+    refused: set[str] = set()
+    while True:  # a skipped budget: decide again without it (another multiplier may then apply)
+        outcome = domain.evaluate(program, running, member, facts, frozenset(refused))
+        charges = _charges(by_id, member.member_id, outcome, exhausted, refused)
+        if charges is not None:
+            break
+    uses = dict(member.campaign_uses)  # before: an enrolment passes the member its change credits
+    credited = domain.credit(change, outcome, program, new_coupon_code, lot_month, clock.now())
+    return _tallies(running, member.member_id, uses, facts, credited, charges)
+
+
+def _charges(
+    by_id: dict[str, Campaign], member_id: str, outcome: Outcome, exhausted: frozenset[str], refused: set[str]
+) -> dict[str, tuple[int, bool]] | None:
+    """(shard, final) of each budget the outcome charges; None after adding one out of budget to `refused`."""
+    charges = {}
+    for cid, points in outcome.granted:
+        if by_id[cid].limits.budget_points is None or points == 0:
+            continue
+        choice = campaign_budget.choose(by_id[cid], member_id, points, cid in exhausted)
+        if choice is None:
+            refused.add(cid)
+            return None
+        charges[cid] = choice
+    return charges
+
+
+def _tallies(
+    running: list[Campaign],
+    member_id: str,
+    used: dict[str, int],
+    facts: domain.PurchaseFacts,
+    credited: Outcome,
+    charges: dict[str, tuple[int, bool]],
+) -> list[Extra]:
+    """One counter-shard update per campaign this write touches: the ones it applied (with their
+    budget charge), and, for a purchase, those the member took part in before whose window it is in
+    (participants' sales). Each on its own shard item: never a hot item (docs/campaigns.md)."""
+    sale: dict[str, int | Decimal] = {"orders": 1, "sales": facts.amount} if facts.trigger == "purchase" else {}
+    extras, granted = [], dict(credited.granted)
+    for campaign in running:
+        cid, count = campaign.campaign_id, campaign.limits.shard_count()
+        shard, final = charges.get(cid, (campaign_budget.home(member_id, count), False))
+        uses = used.get(cid, 0)
+        if cid in granted:
+            counts = {"applied": 1, "granted": granted[cid], "participants": int(uses == 0), **sale}
+            counts["coupons_issued"] = int(campaign.effect.coupon is not None)
+        elif sale and uses and campaign.starts_at <= facts.occurred_at < campaign.ends_at:
+            counts = dict(sale)
+        else:
+            continue
+        charge = granted[cid] if cid in charges else 0
+        op = store.tally_op(cid, shard, {name: n for name, n in counts.items() if n}, charge)
+        extras.append(Extra(op, domain.BudgetExhausted(cid) if charge and final else None))
+    return extras
+
+
+def definition(campaign_id: str) -> Campaign | None:
+    """A campaign from the cache when active, else read (an ended one's return or coupon)."""
+    found = next((c for c in active() if c.campaign_id == campaign_id), None)
+    if found is None and (item := store.get(campaign_id)) is not None:
+        found = _campaign(item)
+    return found
 
 
 def give_back(details: dict[str, Any], amount: Decimal, returned_before: Decimal, returning: Decimal) -> list[Extra]:
-    """A return's pro-rata share of each campaign's points goes back to that campaign's budget."""
+    """A return's pro-rata share of each campaign's points goes back to that campaign's budget, on
+    a random shard (returns spread like purchases; a fallback read finds the points wherever)."""
     from chalicelib.domain.earning import clawback_points
 
     extras = []
     for granted in details.get("campaigns") or []:
         points = clawback_points(int(granted["points"]), amount, returned_before, returning)
-        if points > 0:
-            extras.append(Extra(store.give_back_op(granted["campaign_id"], points)))
+        campaign = definition(granted["campaign_id"]) if points > 0 else None
+        if campaign is not None:
+            shard = secrets.randbelow(campaign.limits.shard_count())
+            budgeted = campaign.limits.budget_points is not None
+            extras.append(Extra(store.give_back_op(campaign.campaign_id, shard, points, budgeted)))
     return extras
+
+
+def coupon_used(campaign_id: str, member_id: str) -> None:
+    """Count a campaign coupon's use on the member's shard, right after the use is written."""
+    campaign = definition(campaign_id)
+    if campaign is not None:
+        store.count_coupon_use(campaign_id, campaign_budget.home(member_id, campaign.limits.shard_count()))
+
+
+def budget_retries(write: Callable[[frozenset[str]], T]) -> T:
+    """Run a write whose campaign charges may be refused: once more with each refused campaign in
+    `exhausted` (its fallback path, which skips it only if its whole budget is short)."""
+    exhausted: set[str] = set()
+    while True:
+        try:
+            return write(frozenset(exhausted))
+        except domain.BudgetExhausted as refused:
+            if refused.campaign_id in exhausted:
+                raise
+            exhausted.add(refused.campaign_id)

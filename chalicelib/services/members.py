@@ -9,11 +9,13 @@ from typing import Any
 
 from chalicelib import clock, events
 from chalicelib.domain import attribution, rules, segments, tiers
+from chalicelib.domain.calendar import expiry_month, local_date
+from chalicelib.domain.campaigns import BudgetExhausted, PurchaseFacts
 from chalicelib.domain.commands import Enrol
 from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, MemberNotFound
 from chalicelib.domain.model import ERASED, Member, MemberChange
 from chalicelib.program import Program, load_program
-from chalicelib.services import cards, jobs
+from chalicelib.services import campaigns, cards, jobs
 from chalicelib.services.writes import Plan, _replayed, answer_for, fingerprint, new_coupon_code
 from chalicelib.store import codec, contacts, dynamo, keys, members
 from chalicelib.store.due import audience_attributes, due_attributes
@@ -37,15 +39,20 @@ def enrol(command: Enrol) -> dict[str, Any]:
     if referrer_id is not None and (referrer_id == member_id or members.load_member(referrer_id) is None):
         raise InvalidRequest("unknown referrer", [{"field": "referrer_id", "message": "no such member"}])
     digest = fingerprint(command.identity())
+    exhausted: set[str] = set()
     for _ in range(cards.CARD_TRIES):
         change = rules.enrol(
             program, member_id, now, new_coupon_code(), command.birthday, referrer_id,
             cards.new_card_number(), command.attribution(),
         )  # fmt: skip
+        offers = _enrolment_campaigns(program, command, change, now, frozenset(exhausted))
         try:
-            answer = _commit_enrolment(command, change, digest, now)
-        except cards.CardNumberTaken:
-            continue  # another member holds that number: draw another
+            answer = _commit_enrolment(command, change, digest, now, offers)
+        except (cards.CardNumberTaken, _BudgetRaced):
+            continue  # another member holds that number, or a campaign budget moved: decide again
+        except BudgetExhausted as refused:
+            exhausted.add(refused.campaign_id)  # its budget's fallback path next time
+            continue
         except members.Replay as replay:
             return _replayed(replay.item or members.get_entry(member_id, f"enrol#{member_id}") or {}, digest)
         events.publish(change.events)
@@ -54,8 +61,24 @@ def enrol(command: Enrol) -> dict[str, Any]:
     raise Busy("could not find a free card number, retry shortly")
 
 
-def _commit_enrolment(command: Enrol, change: MemberChange, digest: str, now: datetime) -> dict[str, Any]:
-    """The enrolment's transaction: member, ledger entry, coupon, and the contact and card claims."""
+class _BudgetRaced(Exception):
+    """An enrolment campaign's fallback budget charge lost a race with other writes."""
+
+
+def _enrolment_campaigns(
+    program: Program, command: Enrol, change: MemberChange, now: datetime, exhausted: frozenset[str]
+) -> list[members.Extra]:
+    """Enrolment campaigns: their bonus points (this month's lot) and coupons, in the same transaction."""
+    facts = PurchaseFacts(Decimal(0), now, channel=command.channel, store_id=command.store_id, trigger="enrolment")
+    lot = expiry_month(local_date(now, program.tz), program.expiry_months)
+    return campaigns.apply(program, change.after, facts, change, exhausted, lot)
+
+
+def _commit_enrolment(
+    command: Enrol, change: MemberChange, digest: str, now: datetime, offers: list[members.Extra]
+) -> dict[str, Any]:
+    """The enrolment's transaction: member, ledger entry, coupons, the contact and card claims, and
+    the enrolment campaigns' counters."""
     member_id = change.after.member_id
     new_profile: dict[str, Any] = {"phone": command.phone, "email": command.email, "name": command.name}
     new_profile["preferences"] = None
@@ -66,12 +89,15 @@ def _commit_enrolment(command: Enrol, change: MemberChange, digest: str, now: da
         extras.append(members.Extra(contacts.claim_op(digest_of_contact, member_id), _contact_conflict(kind)))
     assert change.after.card_number is not None
     extras.append(cards.claim(change.after.card_number, member_id))
+    extras.extend(offers)
     coupons = [codec.coupon_view(codec.coupon_item(member_id, c), now) for c in change.coupons]
     plan = Plan([change], extras, {"member_id": member_id, "coupons": coupons})
     answer = answer_for(plan, now)
     try:
         members.commit(members.Commit(plan.changes, digest, answer, extras, new_profile), now)
     except members.VersionConflict as exc:
+        if offers and members.load_member(member_id) is None:
+            raise _BudgetRaced() from exc  # not the member: a budget charge of the fallback path
         raise Conflict(f"member {member_id} already exists") from exc
     except StoreError as exc:
         raise Busy("the points store is busy, retry shortly") from exc

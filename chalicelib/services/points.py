@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain import attribution, checkout, rules
+from chalicelib.domain.calendar import expiry_month
 from chalicelib.domain.campaigns import BudgetExhausted, PurchaseFacts
 from chalicelib.domain.checkout import Payment
 from chalicelib.domain.commands import Adjust, RecordActivity, RecordPurchase, RecordReturn, Redeem, check_currency
@@ -156,17 +157,25 @@ def redeem(command: Redeem) -> dict[str, Any]:
 
 def record_activity(command: RecordActivity) -> dict[str, Any]:
     program = load_program()
+    return campaigns.budget_retries(lambda exhausted: _activity(program, command, exhausted))
+
+
+def _activity(program: Program, command: RecordActivity, exhausted: frozenset[str]) -> dict[str, Any]:
     member_id, activity_type = command.member_id, command.type
     rule = program.activities.get(activity_type)
 
     def decide(member: Member, now: datetime) -> Plan:
         change = rules.record_activity(program, member, command.activity_id, activity_type, now)
         assert rule is not None  # record_activity refused unknown types
-        day = now.astimezone(program.tz).date().isoformat()
+        today = now.astimezone(program.tz).date()
         expires_at = int(now.timestamp()) + 3 * 86400  # the counter outlives its day in every time zone
-        counter = members.activity_counter_op(member_id, day, activity_type, rule.daily_limit, expires_at)
+        counter = members.activity_counter_op(member_id, today.isoformat(), activity_type, rule.daily_limit, expires_at)
         limit = ActivityLimitReached(f"{activity_type} is limited to {rule.daily_limit} a day")
-        return Plan([change], [members.Extra(counter, limit)])
+        # Activity campaigns multiply the activity's points and add their bonus, into this month's lot.
+        facts = PurchaseFacts(Decimal(0), now, trigger="activity", base_points=rule.points)
+        lot = expiry_month(today, program.expiry_months)
+        offers = campaigns.apply(program, member, facts, change, exhausted, lot) if change.entries else []
+        return Plan([change], [members.Extra(counter, limit), *offers])
 
     return member_write(member_id, f"activity#{command.activity_id}", command.identity(), decide)
 

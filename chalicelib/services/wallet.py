@@ -40,6 +40,10 @@ def use_coupon(command: UseCoupon) -> dict[str, Any]:
         return _explain_refusal(member_id, key, order_id, now)
     item = dynamo.get(key)
     assert item is not None
+    if item.get("campaign_id"):  # a campaign's coupon: its results count the use (this first use only)
+        from chalicelib.services import campaigns
+
+        campaigns.coupon_used(item["campaign_id"], member_id)
     return {"coupon": codec.coupon_view(item, now)}
 
 

@@ -179,6 +179,7 @@ def coupon_item(member_id: str, coupon: Coupon) -> dict[str, Any]:
         "expires_at": coupon.expires_at.isoformat(),
         "reward_id": coupon.reward_id,
         "coupon_status": "available",
+        **({"campaign_id": coupon.campaign_id} if coupon.campaign_id else {}),
     }
 
 

@@ -276,8 +276,9 @@ def staff_kpi_key(day: str, store_id: str, staff_id: str) -> dict[str, str]:
     return {PK: staff_kpis_pk(store_id, day[:4]), SK: f"{day}#{staff_id}"}
 
 
-# Campaigns: the definitions in one partition (listing them all is one Query), each budget counter
-# in its own partition so a hot campaign's purchases never write where the listing reads. The sort
+# Campaigns: the definitions in one partition (listing them all is one Query), each campaign's
+# counters (budget left, granted, results) in N shard items, each its own partition, so a hot
+# campaign's purchases spread over N partitions and never write where the listing reads. The sort
 # key's prefix keeps a campaign named MEMBER from looking like a profile to the stream's filter.
 CAMPAIGNS_PK, CAMPAIGN_PREFIX = "CAMPAIGN", "ID#"
 
@@ -286,5 +287,5 @@ def campaign_key(campaign_id: str) -> dict[str, str]:
     return {PK: CAMPAIGNS_PK, SK: f"{CAMPAIGN_PREFIX}{campaign_id}"}
 
 
-def campaign_budget_key(campaign_id: str) -> dict[str, str]:
-    return {PK: f"CAMPAIGN#{campaign_id}", SK: "BUDGET"}
+def campaign_shard_key(campaign_id: str, shard: int) -> dict[str, str]:
+    return {PK: f"CAMPAIGN#{campaign_id}#{shard}", SK: "TALLY"}

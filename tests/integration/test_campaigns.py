@@ -62,7 +62,7 @@ def test_create_replay_conflict_list_read_and_patch(api: Api, at_thursday: Fixed
     body = campaign("member-day", days={"weekdays": [3]}, limits={"budget_points": 1000})
     status, created = api.post("/campaigns", body, role="ops")
     assert status == 201, created
-    assert created["effect"] == {"multiplier": "2", "bonus_points": None}
+    assert created["effect"] == {"multiplier": "2", "bonus_points": None, "coupon": None}
     assert api.post("/campaigns", body, role="ops") == (201, created)  # the same body answers again
     status, error = api.post("/campaigns", {**body, "name": "another"}, role="ops")
     assert status == 409 and error["error"]["code"] == "conflict"
@@ -83,7 +83,7 @@ def test_bad_campaigns_are_400_with_their_field_and_nothing_written(api: Api, at
         "days.weekdays.0": campaign("b3", days={"weekdays": [8]}),
         "starts_at": campaign("b4", starts_at="2026-11-01T00:00:00"),
         "limits.budget_points": campaign("b5", limits={"budget_points": -1}),
-        "body": campaign("b6", trigger="enrolment"),
+        "body": campaign("b6", trigger="enrolment"),  # a multiplier: an enrolment has no points to multiply
         "campaign_id": campaign("a/b"),
         "audience.colour": campaign("b8", audience={"colour": "red"}),
     }
@@ -92,7 +92,7 @@ def test_bad_campaigns_are_400_with_their_field_and_nothing_written(api: Api, at
         assert status == 400, (field, error)
         assert field in [d["field"] for d in error["error"]["details"]], (field, error)
     _, error = api.post("/campaigns", campaign("b6", trigger="enrolment"), role="ops")
-    assert "not yet supported" in error["error"]["details"][0]["message"]
+    assert "not a multiplier" in error["error"]["details"][0]["message"]
     assert api.get("/campaigns", role="ops")[1] == {"campaigns": []}
 
 

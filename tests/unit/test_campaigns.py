@@ -80,7 +80,15 @@ def test_credit_adds_to_the_purchase_entry_and_the_member_counts() -> None:
 
 
 def test_bad_campaigns_are_refused() -> None:
-    for fields in ({"effect": {}}, {"trigger": "activity"}, {"ends_at": "2026-10-01T00:00:00+08:00"}):
+    refused: list[dict[str, Any]] = [
+        {"effect": {}},
+        {"ends_at": "2026-10-01T00:00:00+08:00"},
+        {"trigger": "activity", "conditions": {"min_amount": "10"}},  # amounts are a purchase's
+        {"trigger": "enrolment"},  # an enrolment has no points to multiply
+        {"effect": {"coupon": {"value": "0", "valid_days": 7}}},
+        {"limits": {"shards": 65}},
+    ]
+    for fields in refused:
         with pytest.raises(ValidationError):
             make("bad", **fields)
 
@@ -109,3 +117,29 @@ def test_property_highest_multiplier_wins_bonuses_add_never_negative(
     assert all(points > 0 for _, points in outcome.granted)
     assert outcome.points - bonus == floor_points(base * (top - 1))  # the top one only, not compounded
     assert purchase_points(PROGRAM, member.tier, amount, lines) + outcome.points >= 0
+
+
+def test_an_activity_campaign_multiplies_the_activity_points_only() -> None:
+    member = new_member(at(2026, 11, 1))
+    found = [make("a3", trigger="activity", effect={"multiplier": "3"}), make("p2")]  # p2: purchases only
+    activity = PurchaseFacts(Decimal(0), WEDNESDAY, trigger="activity", base_points=5)
+    assert evaluate(PROGRAM, found, member, activity).granted == [("a3", 10)]
+    assert evaluate(PROGRAM, found, member, facts("10")).granted == [("p2", 10)]
+
+
+def test_a_coupon_effect_is_issued_with_its_campaign_and_event() -> None:
+    member = new_member(at(2026, 11, 1))
+    gift = make("gift", effect={"coupon": {"value": "8.00", "valid_days": 10}})
+    change, _ = rules.record_purchase(PROGRAM, member, rules.Purchase("o1", Decimal("10"), WEDNESDAY), WEDNESDAY)
+    outcome = credit(change, evaluate(PROGRAM, [gift], member, facts("10")), PROGRAM, lambda: "CODE1", now=WEDNESDAY)
+    assert outcome.granted == [("gift", 0)] and change.entries[0].points == 10
+    [coupon] = change.coupons
+    assert (coupon.code, coupon.kind, coupon.campaign_id, coupon.value) == ("CODE1", "campaign", "gift", Decimal("8"))
+    issued = [e.detail for e in change.events if e.detail_type == "coupon.issued"]
+    assert issued[0]["campaign_id"] == "gift" and change.after.campaign_uses == {"gift": 1}
+
+
+def test_shards_follow_the_budget_size_unless_given() -> None:
+    assert make("s", limits={"budget_points": 99_999}).limits.shard_count() == 1
+    assert make("b", limits={"budget_points": 5_000_000}).limits.shard_count() == 16
+    assert make("n", limits={"budget_points": 50, "shards": 4}).limits.shard_count() == 4
