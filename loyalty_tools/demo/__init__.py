@@ -27,6 +27,7 @@ from chalicelib.config import settings
 from chalicelib.domain import jobs as job_names
 from chalicelib.program import load_program
 from chalicelib.store import aws, dynamo, keys
+from loyalty_tools.demo import campaigns
 from loyalty_tools.demo.driver import Replay, member_days, replay_all, today_in
 from loyalty_tools.demo.plan import Plan, make_plan
 from loyalty_tools.demo.report import Summary, summary_lines
@@ -144,8 +145,10 @@ def run(options: Options, progress: Callable[[str], None] = lambda line: None) -
     with _quiet(), scheduler_paused_by(f"loyalty demo --seed {options.seed}") as lease:
         _current_birthday_cursor()
         with clock.simulated(replay.clock):
+            seeded = campaigns.create(plan, program)  # at the replay's first moment
             replay_all(replay, lease, progress, time.monotonic)
         replay.summary.final = _final_state(plan, options.workers, until)
+        replay.summary.campaigns = campaigns.results(seeded)
     replay.summary.member_days = member_days(plan)
     replay.summary.seconds = round(time.monotonic() - started, 1)
     return replay.summary

@@ -23,6 +23,7 @@ class Summary:
     reasons: Counter[str] = field(default_factory=Counter)  # rejected rows, by reason
     points_expired: int = 0
     final: dict[str, Any] = field(default_factory=dict)
+    campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)  # the seed campaigns' results
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)  # jobs, files, day, evening
 
@@ -79,6 +80,12 @@ def summary_lines(summary: Summary) -> list[str]:
             f"warning: {outside:,} ledger entries or coupons of demo members are dated after the replay: something "
             "else ran the scheduled jobs as of today while the demo replayed the past (`loyalty dev`'s scheduler "
             "must honour loyalty_tools.demo.pause.scheduler_paused()); dormancies and reactivations are not true"
+        )
+    for campaign_id, found in summary.campaigns.items():
+        budget = "" if found["budget_left"] is None else f", {found['budget_left']:,} of its budget left"
+        lines.append(
+            f"campaign {campaign_id}: {found['applied']:,} purchases of {found['participants']:,} members, "
+            f"{found['points_granted']:,} points{budget}; participants' sales {found['participant_sales']}"
         )
     refused = refusals(summary)
     if refused:

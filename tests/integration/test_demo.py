@@ -86,13 +86,29 @@ def test_a_small_year_is_real_and_consistent_and_loaded_once(local_stack: LocalR
     kinds: Counter[str] = Counter()
     store_purchases = 0
     tz = load_program().tz
+    member_day: Counter[bool] = Counter()  # purchases with member-day points, by "on a Wednesday"
+    applied: Counter[str] = Counter()  # purchases naming each campaign
     for member_id in ids:
         for entry in ledger(member_id):
             kinds[entry["kind"]] += 1
+            if entry["kind"] == "purchase":
+                named = {c["campaign_id"] for c in entry["details"].get("campaigns") or []}
+                applied.update(named)
+                wednesday = datetime.fromisoformat(entry["occurred_at"]).astimezone(tz).isoweekday() == 3
+                member_day[wednesday] += f"demo-{SEED}-member-day" in named
             store_purchases += bool(entry["kind"] == "purchase" and entry["details"].get("store_id"))
             # Simulated time: every entry was recorded within the replayed days, never at the real now.
             assert summary.start <= datetime.fromisoformat(entry["recorded_at"]).astimezone(tz).date() <= summary.end
     assert kinds["enrol"] == MEMBERS
+    # The seed campaigns, created through the service: Wednesdays (by the purchase's own moment, store
+    # files included) earned member-day points and no other day did; the Double 11 stayed in budget.
+    assert member_day[True] > 5 and member_day[False] == 0, member_day
+    results = summary.campaigns
+    assert {cid: found["applied"] for cid, found in results.items() if found["applied"]} == applied  # the counters
+    assert results[f"demo-{SEED}-member-day"]["points_granted"] > 0
+    eleven = results[f"demo-{SEED}-double-11"]
+    assert eleven["points_granted"] + eleven["budget_left"] == eleven["budget_points"]
+    assert set(results) == {f"demo-{SEED}-{name}" for name in ("member-day", "double-11", "win-back")}
     # Recruited through stores (by a clerk of that store), the app, the web, referrals.
     profiles = [dynamo.get(keys.profile_key(member_id)) or {} for member_id in ids]
     channels = Counter(profile.get("enrol_channel") for profile in profiles)
