@@ -107,7 +107,9 @@ def test_points_pay_part_of_a_purchase_which_earns_on_the_money_part_only(api: A
         (10_000, 422, "insufficient_points", "available"),
     ],
 )
-def test_a_payment_the_rules_refuse_changes_nothing(api: Api, payment: int, status: int, code: str, message: str) -> None:
+def test_a_payment_the_rules_refuse_changes_nothing(
+    api: Api, payment: int, status: int, code: str, message: str
+) -> None:
     enrol(api, "p2")
     grant(api, "p2", 5000)
     before = points(api, "p2")

@@ -87,6 +87,8 @@ class Bought:
     lot_month: str
     spend_month: str
     returned: Decimal = Decimal(0)
+    paid: int = 0  # points paid with (docs/api.md, points as payment)
+    paid_month: str = ""  # the latest lot they came from
 
 
 @dataclass
@@ -153,6 +155,17 @@ class Expected:
             return False
         self.take(points, sorted(self.lots))
         return True
+
+    def pay_with(self, points: int) -> str:
+        """Spend points paying for a purchase; returns the latest lot month they came from."""
+        months, left = [], points
+        for month in sorted(self.lots):
+            if left <= 0:
+                break
+            months.append(month)
+            left -= self.lots[month]
+        self.take(points, sorted(self.lots))
+        return max(months, default="")
 
     def claw_back(self, points: int, own_month: str) -> None:
         """The purchase's own lot first, then oldest first; what is missing becomes a debt."""
@@ -363,8 +376,13 @@ class LoyaltyMachine(RuleBasedStateMachine):
         window = timedelta(days=self.program.max_backdate_days)
         bad_time = age is not None and (age < -timedelta(minutes=5) or age > window)
         bad_lines = sum((a for _, a in lines), Decimal(0)) > amount
-        refusal = "invalid_request" if bad_time or bad_lines else None
-        after = None if refusal else self.after_purchase(member, order_id, amount, lines, occurred_at)
+        pay = data.draw(st.none() | st.integers(100, 800) | st.integers(1, 99) | st.integers(800, 8000), label="pay")
+        if pay is not None:
+            raw["points_payment"] = pay
+        refusal = "invalid_request" if bad_time or bad_lines or not self.payment_allowed(amount, pay) else None
+        if refusal is None and pay is not None and pay > member.available:
+            refusal = "insufficient_points"
+        after = None if refusal else self.after_purchase(member, order_id, amount, lines, occurred_at, pay or 0)
         self.attempt(
             "purchase",
             member.member_id,
@@ -383,13 +401,16 @@ class LoyaltyMachine(RuleBasedStateMachine):
         amount: Decimal,
         lines: list[tuple[str | None, Decimal]],
         occurred_at: datetime,
+        paid: int = 0,
     ) -> Expected:
         program, today = self.program, self.today
         after = copy.deepcopy(member)
+        paid_month = after.pay_with(paid) if paid else ""  # before anything is credited
+        money = amount - Decimal(paid) / 100  # 100 points = 1.00; earns on the money part only
         bought_on = local_day(occurred_at)
         weighted = amount - sum((a for _, a in lines), Decimal(0))
         weighted += sum((a * program.categories.get(c or "", Decimal(1)) for c, a in lines), Decimal(0))
-        earned = floor_int(weighted * program.tier(member.tier).multiplier)
+        earned = floor_int(weighted * program.tier(member.tier).multiplier * money / amount)
         lot_month = lot_month_of(bought_on, program)
         if lot_month < month_key(today):
             earned = 0  # so late that these points would already have expired
@@ -400,7 +421,8 @@ class LoyaltyMachine(RuleBasedStateMachine):
             after.credit(earned, lot_month)
         after.lifetime += earned
         after.purchase_count += 1
-        after.purchases[order_id] = Bought(order_id, amount, earned, lot_month, month_key(bought_on))
+        after.purchases[order_id] = Bought(order_id, amount, earned, lot_month, month_key(bought_on), paid=paid)
+        after.purchases[order_id].paid_month = paid_month
         after.spend[month_key(bought_on)] = after.spend.get(month_key(bought_on), Decimal(0)) + amount
         if after.last_activity is None or occurred_at > after.last_activity:
             after.last_activity = occurred_at
@@ -412,6 +434,14 @@ class LoyaltyMachine(RuleBasedStateMachine):
         if rank(program, earns) > rank(program, after.tier):
             after.tier, after.review_at = earns, review_after(program, earns, today)
         return after
+
+    def payment_allowed(self, amount: Decimal, pay: int | None) -> bool:
+        """The program's points_payment: at least min_points, at most max_share of the amount."""
+        rule = self.program.points_payment
+        if pay is None:
+            return True
+        assert rule is not None
+        return rule.min_points <= pay <= floor_int(amount * rule.max_share * rule.points_per_unit)
 
     def pay_referral(self, referrer_id: str, referred_id: str, order_id: str) -> None:
         referrer = self.expected[referrer_id]
@@ -485,6 +515,12 @@ class LoyaltyMachine(RuleBasedStateMachine):
                 after.pending.remove(still_pending)
         after.claw_back(clawed - from_pending, mine.lot_month)
         after.lifetime -= clawed
+        if mine.paid:  # the points paid with come back pro rata, into a lot that ends no sooner
+            returned_before = mine.returned - amount
+            refund = floor_int(mine.paid * mine.returned / mine.amount) - floor_int(
+                mine.paid * returned_before / mine.amount
+            )
+            after.credit(refund, max(mine.paid_month, month_key(today)))
         after.spend[mine.spend_month] = after.spend.get(mine.spend_month, Decimal(0)) - amount
         after.returned_anything = True
         keeps = max(rank(program, after.tier_floor), rank(program, tier_for_spend(program, after.rolling_spend(today))))
