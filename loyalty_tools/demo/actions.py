@@ -17,8 +17,10 @@ from chalicelib.api import models
 from chalicelib.domain.commands import UseCoupon
 from chalicelib.domain.errors import Busy, Conflict, LoyaltyError, RewardOutOfStock
 from chalicelib.program import Program, Reward
-from chalicelib.services import members, points, wallet
+from chalicelib.services import members, points, quotes, wallet
 from loyalty_tools.demo.model import Action
+
+PAYS_WITH_POINTS = 0.85  # orders whose `pick` is at least this pay part with points (about 15 %)
 
 BUSY_TRIES = 4
 
@@ -102,13 +104,24 @@ class MemberRunner:
             self.purse.add(coupon)
 
     def _order(self, action: Action, moment: datetime) -> None:
-        order = models.PurchaseRequest.model_validate({**action.body, "occurred_at": moment}).command(self.member_id)
+        body = {**action.body, "occurred_at": moment}
+        if action.pick >= PAYS_WITH_POINTS:
+            body = self._with_points(body)
+        order = models.PurchaseRequest.model_validate(body).command(self.member_id)
         if self.call("orders online", lambda: points.record_purchase(order)) is None:
             return
         coupon = self.purse.take(moment) if action.pick < 0.7 else None
         if coupon is not None:
             use = UseCoupon(self.member_id, coupon.code, order.order_id)
             self.call("coupons used", lambda: wallet.use_coupon(use))
+
+    def _with_points(self, body: dict[str, Any]) -> dict[str, Any]:
+        """As at a till: ask the quote what points may pay, then pay half of that in whole 100s."""
+        cart = models.QuoteRequest.model_validate(body).command(self.member_id)
+        quote = self.call("quotes", lambda: quotes.quote(cart, []))
+        offer = (quote or {}).get("points_payment") or {}
+        pay = int(offer.get("max_points") or 0) // 2 // 100 * 100
+        return {**body, "points_payment": pay} if pay >= int(offer.get("min_points") or 1) else body
 
     def _return(self, action: Action, moment: datetime) -> None:
         command = models.ReturnRequest.model_validate({**action.body, "occurred_at": moment}).command(self.member_id)

@@ -119,6 +119,7 @@ def test_a_small_year_is_real_and_consistent_and_loaded_once(local_stack: LocalR
             assert profile["enrol_staff_id"].startswith(f"{profile['enrol_store_id']}-clerk"), profile
     assert kinds["purchase"] > 50 and store_purchases > 10
     assert kinds["return"] >= 2 and kinds["redemption"] >= 1 and kinds["activity"] >= 10, kinds
+    assert kinds["points_payment"] >= 1, kinds  # some orders paid part with points, as the quote offered
     assert kinds["referral"] >= 1 and summary.jobs["birthday members changed"] >= len(plan.birthday_days) > 0
     # Members went quiet: the dormancy job (as of the simulated days) marked them; one came back.
     assert summary.jobs["dormant members changed"] >= 2 and summary.final["status"]["dormant"] >= 1
