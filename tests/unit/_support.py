@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain import rules
+from chalicelib.domain import checkout, rules
 from chalicelib.domain.model import LedgerEntry, Member
 from chalicelib.program import PROGRAM_FILE, Program, parse_program
 
@@ -38,4 +38,5 @@ def record_from_entry(entry: LedgerEntry, returned: str | Decimal = "0", clawed:
         clawed_points=clawed,
         lot_month=entry.details["lot_month"],
         spend_month=entry.details["spend_month"],
+        payment=checkout.Payment.from_details(entry.details.get(checkout.FIELD)),
     )
