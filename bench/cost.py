@@ -305,7 +305,12 @@ class Stack:
     pumps: list[Any]  # a StreamPump per stream handler of the app
     resources: Any
     directory: Path
-    outbox: bool  # the app publishes its events from the stream (else from the request path)
+    streams: dict[str, tuple[int, int]]  # stream handler -> (batch size, batching window in s)
+
+    @property
+    def outbox(self) -> bool:
+        """Whether the app publishes its events from the stream (else from the request path)."""
+        return any(name != ROLL_UP for name in self.streams)
 
     def drain(self) -> int:
         """Deliver the stream to every handler until nothing is new; how many records it held."""
@@ -458,12 +463,23 @@ def night_of_jobs(stack: Stack, members: int, due: int) -> tuple[Tally, Tally, i
 # --- from counts to dollars ----------------------------------------------------------------------------
 
 
-def usage_of(tally: Tally, memory: dict[str, int], outbox: bool) -> model.Usage:
+def usage_of(
+    tally: Tally, memory: dict[str, int], results: dict[str, Any], steady: tuple[int, float] | None = None
+) -> model.Usage:
+    """What `tally` bills. `steady`: (units, units per second) when the work arrives at a steady
+    rate (API calls): each stream handler's invocations are the batches that rate fills, as Lambda
+    batches by its window; otherwise the batches as delivered (a burst: full batches)."""
+    outbox = results["outbox"]
     usage = model.Usage(api_requests=len(tally.seconds.get("api", [])))
     for function, durations in tally.seconds.items():
         target = usage.function(function, memory["api"] if function == "api" else memory["worker"])
         for seconds in durations:
             target.add(seconds)
+        if steady and function in results["streams"]:
+            units, rate = steady
+            records = sum(tally.stream_batches.get(function, []))
+            batch, window = results["streams"][function]
+            target.rebatch(model.stream_invocations(records, batch, window, rate * records / units))
     if not outbox:  # the events leave from the request path today: model the stream publisher
         publisher = usage.function("publisher (modelled)", memory["worker"])
         for seconds in model.publisher_seconds(len(tally.event_sizes), tally.stream_batches.get(ROLL_UP, [])):
@@ -586,12 +602,13 @@ def levers(tally: Tally, usage: model.Usage, units: int) -> list[tuple[float, st
 # --- the run -------------------------------------------------------------------------------------------
 
 
-def stream_sources(app: Any) -> list[tuple[str, Any, int]]:
-    """(name, Lambda entry point, batch size) of each of the app's table-stream handlers, roll-up first."""
+def stream_sources(app: Any) -> list[tuple[str, Any, int, int]]:
+    """(name, Lambda entry point, batch size, batching window in s) of each of the app's
+    table-stream handlers, roll-up first."""
     from chalice.app import DynamoDBEventConfig
 
     found = [
-        (source.name, app.handler_map[source.name], source.batch_size)
+        (source.name, app.handler_map[source.name], source.batch_size, source.maximum_batching_window_in_seconds)
         for source in app.event_sources
         if isinstance(source, DynamoDBEventConfig)
     ]
@@ -635,7 +652,7 @@ def start_stack(directory: Path) -> Iterator[Stack]:
 
         pumps = [
             StreamPump(resources.table_name, _stream_handler(meter, name, handler), function_name=name, batch_size=size)
-            for name, handler, size in stream_sources(app)
+            for name, handler, size, _ in stream_sources(app)
         ]
         ingest = meter.timed("ingest", app.handler_map["ingest_queue_consumer"])
         pump = SqsPump(resources.queue_url, ingest, batch_size=1, wait_seconds=1).start()  # batch_size as app.py
@@ -643,10 +660,10 @@ def start_stack(directory: Path) -> Iterator[Stack]:
             with Client(app) as client:
                 gateway = client.http._local_gateway
                 gateway._app_object = _TimedApp(app, lambda handler: meter.timed("api", handler))  # type: ignore[assignment]
-                outbox = any(name != ROLL_UP for name, _, _ in stream_sources(app))
+                streams = {name: (size, window) for name, _, size, window in stream_sources(app)}
                 sizer = StreamPump(resources.table_name, meter.size_records, function_name="bench", batch_size=1000)
                 api = Api(client, storefront, ops)
-                yield Stack(meter, api, sizer, pumps, resources, directory, outbox)
+                yield Stack(meter, api, sizer, pumps, resources, directory, streams)
         finally:
             pump.stop()
 
@@ -663,7 +680,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "file": sales_file(stack, args.file_rows, args.file_members, "s1"),
         }
         work, idle, changed = night_of_jobs(stack, args.members, args.due)
-        results.update(night=work, idle=idle, changed=changed, outbox=stack.outbox)
+        results.update(night=work, idle=idle, changed=changed, outbox=stack.outbox, streams=stack.streams)
         results["seconds"] = time.perf_counter() - started
         results["load"] = os.getloadavg()[1]  # the 5-minute load average at the end: timings stretch with it
         return results
@@ -672,8 +689,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 def report(args: argparse.Namespace, results: dict[str, Any], memory: dict[str, int]) -> list[str]:
     units = {"earn": args.earns, "redemption": args.redemptions, "file": args.file_rows}
     usages = {
-        name: usage_of(results[name], memory, results["outbox"])
-        for name in ("earn", "redemption", "file", "night", "idle")
+        "earn": usage_of(results["earn"], memory, results, (args.earns, args.rate)),
+        "redemption": usage_of(results["redemption"], memory, results, (args.redemptions, args.rate)),
+        **{name: usage_of(results[name], memory, results) for name in ("file", "night", "idle")},
     }
     night = model.dollars(usages["night"])
     for service, value in model.dollars(usages["idle"]).items():
@@ -691,6 +709,10 @@ def report(args: argparse.Namespace, results: dict[str, Any], memory: dict[str, 
         f"{os.cpu_count()} CPUs): {args.earns} earns, {args.redemptions} "
         f"redemptions, a {args.file_rows}-row sales file, a night of the six jobs over {args.members} members "
         f"({args.due} due for each job; {results['changed']} changes)",
+        f"earns and redemptions arrive at a steady {args.rate:g}/s: a stream handler's invocations are the "
+        "batches its window fills ("
+        + ", ".join(f"{name}: batch {size}, window {window} s" for name, (size, window) in results["streams"].items())
+        + "); the file and the jobs: the batches as delivered",
         "events: "
         + (
             "the stream outbox handler's PutEvents, measured"
@@ -722,6 +744,9 @@ def main() -> None:
     parser.add_argument("--file-members", type=int, default=1000)
     parser.add_argument("--members", type=int, default=2000, help="the member base of the night of jobs")
     parser.add_argument("--due", type=int, default=200, help="of them due for each job")
+    parser.add_argument(
+        "--rate", type=float, default=10.0, help="earns (or redemptions) a second, steady: sets the stream batches"
+    )
     parser.add_argument("--stage", default="prod", help="whose Lambda memory sizes (infra/stages.py)")
     parser.add_argument("--quick", action="store_true", help="a tiny run (tests): no warm-up, small inputs")
     args = parser.parse_args()

@@ -193,6 +193,16 @@ def put_events_calls(events_per_batch: Iterable[int]) -> int:
     return sum(math.ceil(events / EVENTS_PER_PUT) for events in events_per_batch)
 
 
+def stream_invocations(records: int, batch_size: int, window_s: float, records_per_s: float) -> int:
+    """Invocations of a table-stream handler for `records` arriving steadily at `records_per_s` on
+    one shard: Lambda waits up to the batching window for a full batch, so a batch holds what one
+    window brings (at least 1 record), at most `batch_size`."""
+    if records <= 0:
+        return 0
+    per_batch = min(batch_size, max(1.0, records_per_s * window_s))
+    return math.ceil(records / per_batch)
+
+
 def events_per_batch(events: int, batches: list[int]) -> list[int]:
     """`events` spread over stream batches in proportion to their records (the first batches take
     the remainder); a single batch when no record reached the stream."""
@@ -227,6 +237,11 @@ class Function:
     def add(self, seconds: float) -> None:
         self.invocations += 1
         self.billed_ms += billed_ms(seconds)
+
+    def rebatch(self, invocations: int) -> None:
+        """The same work in another number of invocations (the batches a steady rate makes): the
+        billed time stays what was measured, the requests follow."""
+        self.invocations = invocations
 
     @property
     def gb_seconds(self) -> float:

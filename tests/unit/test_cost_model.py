@@ -120,6 +120,16 @@ def test_lambda_bills_each_invocation_rounded_up_to_the_millisecond() -> None:
     assert function.gb_seconds == pytest.approx(2 * 0.501)
 
 
+def test_stream_batches_at_a_steady_rate_fill_the_window_up_to_the_batch_size() -> None:
+    assert model.stream_invocations(1000, 500, 30, 100.0) == 2  # a window brings 3,000: full batches
+    assert model.stream_invocations(1000, 100, 1, 20.0) == 50  # a window brings 20
+    assert model.stream_invocations(1000, 100, 1, 0.2) == 1000  # fewer than one a window: one each
+    assert model.stream_invocations(0, 100, 1, 20.0) == 0
+    function = model.Function(1024, invocations=7, billed_ms=700)
+    function.rebatch(2)
+    assert (function.invocations, function.billed_ms) == (2, 700)
+
+
 def test_put_events_are_10_entries_a_call_per_stream_batch() -> None:
     assert model.put_events_calls([0, 1, 10, 11, 25]) == 0 + 1 + 1 + 2 + 3
     assert model.events_per_batch(7, [500, 500, 100]) == [4, 3, 0]  # 3.18, 3.18, 0.64: the remainder first
