@@ -77,6 +77,7 @@ class Tally:
     write_units: Counter[str] = field(default_factory=Counter)  # "<phase> <table or index>" -> units
     items: Counter[str] = field(default_factory=Counter)  # "<phase> <kind of item>" -> writes
     item_units: Counter[str] = field(default_factory=Counter)  # ... -> the table's write units
+    large: dict[str, str] = field(default_factory=dict)  # item kind over 1 KB -> its size and largest parts
     reported_wru: float = 0.0  # what DynamoDB Local answered (short for transactions of many items)
     failed_writes: int = 0  # write units of failed conditional writes
     s3: Counter[str] = field(default_factory=Counter)
@@ -167,6 +168,9 @@ class Meter:
                 kind = item_kind(*key)
                 self.tally.items[f"{phase} {kind}"] += 1
                 self.tally.item_units[f"{phase} {kind}"] += units["table"]
+                image = stream.get("NewImage") or {}
+                if model.item_size(image) > model.KB:  # what makes it cost more than 1 KB's units
+                    self.tally.large[f"{phase} {kind}"] = largest_attributes(image)
 
     def _s3(self, model: Any, **_: Any) -> None:
         if not getattr(self.quiet, "on", False):
@@ -262,6 +266,12 @@ def item_kind(partition: str, sort_key: str) -> str:
     if partition.startswith((keys.KPI_DAY_PREFIX, keys.KPI_MONTHS_PK, keys.STORE_DAYS_PREFIX, "STAFFKPI#")):
         return "KPI row"
     return partition.split("#", 1)[0].lower() + " item"
+
+
+def largest_attributes(image: dict[str, Any], count: int = 4) -> str:
+    sizes = sorted(((len(name.encode()) + model.value_size(v), name) for name, v in image.items()), reverse=True)
+    parts = ", ".join(f"{name} {size}" for size, name in sizes[:count])
+    return f"{model.item_size(image):,} bytes: {parts}, ..."
 
 
 def written_keys(operation: str, params: dict[str, Any]) -> list[tuple[tuple[str, str], bool]]:
@@ -563,7 +573,8 @@ def levers(tally: Tally, usage: model.Usage, units: int) -> list[tuple[float, st
             found.append(
                 (
                     (tally.item_units[name] - floor) * per_m * model.DYNAMODB_PER_WRU,
-                    f"the {kind} under 1 KB: {tally.item_units[name] / writes:.1f} WRU per transactional write now",
+                    f"the {kind} under 1 KB: {tally.item_units[name] / writes:.1f} WRU per transactional write now "
+                    f"({tally.large.get(name, 'over 1 KB')})",
                 )
             )
     batches = tally.stream_batches.get(ROLL_UP, [])

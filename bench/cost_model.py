@@ -290,7 +290,7 @@ def per_million(cost: Mapping[str, float], units: int) -> dict[str, float]:
 def table(columns: Mapping[str, Mapping[str, float]]) -> list[str]:
     """Lines of a dollars table: one row per service (blank cells for zero), then the total."""
     width = max(len(s) for s in (*SERVICES, "total")) + 2
-    lines = [" " * width + "".join(f"{label:>16}" for label in columns)]
+    lines = [" " * width + "".join(f"{label:>20}" for label in columns)]
     for service in SERVICES:
         if any(column.get(service, 0.0) for column in columns.values()):
             cells = "".join(_cell(column.get(service, 0.0)) for column in columns.values())
@@ -300,4 +300,4 @@ def table(columns: Mapping[str, Mapping[str, float]]) -> list[str]:
 
 
 def _cell(value: float) -> str:
-    return f"{'' if value == 0 else f'{value:,.3f}':>16}"
+    return f"{'' if value == 0 else f'{value:,.4f}':>20}"

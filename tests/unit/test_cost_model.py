@@ -172,6 +172,6 @@ def test_per_million_and_the_table_total() -> None:
     per = model.per_million({"API Gateway": 0.35, "DynamoDB writes": 0.5}, 100_000)
     assert per == {"API Gateway": pytest.approx(3.5), "DynamoDB writes": pytest.approx(5.0)}
     lines = model.table({"per 1M earns": per})
-    assert lines[-1].split()[-1] == "8.500"
+    assert lines[-1].split()[-1] == "8.5000"
     assert not any(line.startswith("SQS") for line in lines)  # zero rows are left out
     assert math.isclose(sum(per.values()), 8.5)
