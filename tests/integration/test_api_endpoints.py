@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib import clock, config
-from chalicelib.program import Reward, load_program
+from chalicelib.program import Reward, load_program, parse_program
 from chalicelib.services import points, wallet
 from chalicelib.store import aws, keys
 from tests.support import Api, api_on_fresh_table, assert_error, moto_stack, ok
@@ -129,6 +129,14 @@ def test_program_serves_the_seed_program(api):
     }
     rewards = {r["reward_id"]: r["points_cost"] for r in program["rewards"]}
     assert rewards["cash-5"] == 500 and rewards["cash-20"] == 2000
+
+
+def test_the_program_an_ops_key_reads_is_a_program_file_as_it_is(api):
+    """Saved as it is, edited and handed to `loyalty simulate`: it loads to the program being run."""
+    served = ok(api.get("/program", role="ops"))
+    assert parse_program(json.dumps(served)) == load_program()
+    assert served["points_payment"] == {"points_per_unit": 100, "max_share": "0.5", "min_points": 100}
+    assert served["tiers"][2]["benefits"]["discount_percent"] == "5"
 
 
 def test_rewards_show_stock_left_after_a_stocked_redemption(api):
