@@ -539,7 +539,7 @@ class LoyaltyStack(Stack):
             "DestinationConfig": {"OnFailure": {"Destination": stream.failures.queue_arn}},
         }
         # Only the records the handler reads (chalicelib/store/stream_filter.py: for the KPI roll-up,
-        # profiles and new ledger entries): Lambda drops the rest before invoking, unbilled.
+        # profiles, new ledger entries and coupon writes): Lambda drops the rest before invoking, unbilled.
         patterns = PATTERNS_BY_HANDLER.get(stream.consumer.name)
         if patterns is not None:
             overrides["FilterCriteria"] = filter_criteria(patterns)

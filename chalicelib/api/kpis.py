@@ -34,8 +34,10 @@ class KpiQuery(Body):
 def kpis(query: KpiQuery) -> dict[str, Any]:
     """Enrolments, members by tier and status, active members, points earned/redeemed/expired and
     outstanding, redemption, reactivation and repeat-purchase rates, member share of sales and
-    average order values, per day, in total and per store, with each store's enrolments and recruited
-    first purchases (at most 366 days). `by=staff&store_id=S`: those two figures per clerk of store S."""
+    average order values; the incentive figures (points by source, points paid, coupons issued/used/
+    expired by kind, rewards redeemed, spend by tier, members by segment, the liability's value), per
+    day, in total and per store, with each store's enrolments and recruited first purchases (at most
+    366 days). `by=staff&store_id=S`: those two figures per clerk of store S."""
     from chalicelib.services import kpis as service  # here, not at import: `import app` stays quick
 
     return service.report(query.start, query.end, query.store_id, query.by)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from chalicelib.domain import kpi_incentives
 from chalicelib.domain import kpi_rollup as r
+from chalicelib.domain.kpi_incentives import Catalog
 from chalicelib.domain.purchase_days import ACTIVE_WINDOWS, active_on
 
 MAX_WINDOW = max(ACTIVE_WINDOWS)
@@ -57,6 +59,10 @@ def _average(amount: Decimal, count: Decimal | int) -> str | None:
 
 def _counts(row: Mapping[str, Any], names: Iterable[str]) -> Counter[str]:
     return Counter({name: int(row.get(name, 0)) for name in names})
+
+
+def _flows(row: Mapping[str, Any]) -> Counter[str]:
+    return _counts(row, [*FLOWS, *kpi_incentives.flow_names(row)])
 
 
 def _sales(row: Mapping[str, Any]) -> dict[str, Decimal]:
@@ -108,11 +114,11 @@ def _period(
     stocks: _Stocks,
     dormant_before: int,
     active: dict[str, int],
-    tiers: Iterable[str],
+    catalog: Catalog,
 ) -> dict[str, Any]:
     return {
         "enrolments": flows[r.ENROLMENTS],
-        **stocks.figures(tiers),
+        **stocks.figures(catalog.tiers),
         **active,
         "points_earned": flows[r.EARNED],
         "points_redeemed": flows[r.REDEEMED],
@@ -124,6 +130,7 @@ def _period(
         "repeat_orders": flows[r.REPEAT_ORDERS],
         "reactivations": flows[r.REACTIVATIONS],
         "dormancies": flows[r.DORMANCIES],
+        **kpi_incentives.figures(flows, stocks.counts, catalog),
     }
 
 
@@ -148,8 +155,12 @@ def _gains(days: Mapping[date, Mapping[str, Any]], window: int) -> dict[date, di
     }
 
 
-def report(rows: Rows, start: date, end: date, tiers: list[str], store_id: str | None = None) -> dict[str, Any]:
-    """`{from, to, store_id, total, days, stores}` for the days start..end (both included)."""
+def report(
+    rows: Rows, start: date, end: date, tiers: list[str], store_id: str | None = None, catalog: Catalog | None = None
+) -> dict[str, Any]:
+    """`{from, to, store_id, total, days, stores}` for the days start..end (both included).
+    `catalog`: the program's rewards, segments, money places and points rate (default: none)."""
+    catalog = replace(catalog or Catalog(), tiers=tuple(tiers))
     stocks = _Stocks(Counter())
     for month in rows.months_before:
         stocks.add(month)
@@ -174,15 +185,15 @@ def report(rows: Rows, start: date, end: date, tiers: list[str], store_id: str |
         row = rows.days.get(day, {})
         dormant_before = stocks.counts[r.status_attribute("dormant")]
         stocks.add(row)
-        flows = _counts(row, FLOWS)
+        flows = _flows(row)
         sales = sales_by_day.get(day) or _zero_sales()
         active = {f"active_{window}d": active_on(day, gains[window], window) for window in ACTIVE_WINDOWS}
-        days.append({"date": day.isoformat(), **_period(flows, sales, stocks, dormant_before, active, tiers)})
+        days.append({"date": day.isoformat(), **_period(flows, sales, stocks, dormant_before, active, catalog)})
         total_flows.update(flows)
         _add_sales(total_sales, sales)
         day += timedelta(days=1)
 
-    total = _period(total_flows, total_sales, stocks, dormant_at_start, active, tiers)
+    total = _period(total_flows, total_sales, stocks, dormant_at_start, active, catalog)
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from chalicelib.domain.attribution import FIRST_PURCHASE_DAYS
@@ -26,6 +27,13 @@ REACTIVATIONS, DORMANCIES = "reactivations", "dormancies"
 OUTSTANDING = "outstanding"
 RECRUITED = "recruited_first_purchase_30d"  # store and staff rows (with ENROLMENTS): recruitment
 STATUSES = (ACTIVE, DORMANT, ERASED)
+# Incentive figures (docs/kpis.md): flows by name prefix, the segments a stock like the tiers.
+POINTS_PAID = "points_paid"
+SOURCE, COUPON, REWARD, SPEND, SEGMENT = "src_", "cpn_", "rwd_", "spend_", "seg_"
+COUPON_STATES = ("issued", "used", "expired")
+REDEEMING = ("redemption", "points_payment")  # kinds that spend points (points_redeemed)
+LAPSING = ("expire", "release")  # a release moves points only when they lapse
+SOURCE_OF_KIND = {"enrol": "welcome"}  # every other crediting kind is its own source
 
 
 def tier_attribute(tier: str) -> str:
@@ -40,8 +48,16 @@ def gain_attribute(window: int, length: int) -> str:
     return f"a{window}_{length}"
 
 
+def segment_attribute(segment: str) -> str:
+    return f"{SEGMENT}{segment}"
+
+
+def coupon_attribute(state: str, kind: str) -> str:
+    return f"{COUPON}{state}_{kind}"
+
+
 def is_stock_attribute(name: str) -> bool:
-    return name == OUTSTANDING or name.startswith(("tier_", "status_"))
+    return name == OUTSTANDING or name.startswith(("tier_", "status_", SEGMENT))
 
 
 @dataclass
@@ -114,6 +130,21 @@ def _stock(profile: dict[str, Any] | None) -> Counter[str]:
     return stock
 
 
+def _segment(profile: dict[str, Any] | None) -> Counter[str]:
+    """The member's `segment` as last stored: every write stores it as of its day, and the audience
+    job as of the day it changes without a write (none for an erased member)."""
+    stored = (profile or {}).get("segment")
+    return Counter({segment_attribute(stored): 1}) if stored else Counter()
+
+
+def _segment_deltas(deltas: Deltas, old: dict[str, Any] | None, new: dict[str, Any] | None, day: date) -> None:
+    """Dated by the day the new segment is as of (`segment_day`), else as the profile's change."""
+    moved = _segment(new)
+    moved.subtract(_segment(old))
+    as_of = (new or {}).get("segment_day")
+    deltas.add_stock(date.fromisoformat(as_of) if as_of else day, moved)
+
+
 def _purchase_days(profile: dict[str, Any] | None) -> list[date]:
     return [date.fromisoformat(day) for day in (profile or {}).get("purchase_days") or []]
 
@@ -126,6 +157,7 @@ def profile_deltas(old: dict[str, Any] | None, new: dict[str, Any] | None, tz: t
     stock = _stock(new)
     stock.subtract(_stock(old))
     deltas.add_stock(day, stock)
+    _segment_deltas(deltas, old, new, day)
     before, after = (old or {}).get("status"), (new or {}).get("status")
     if before == DORMANT and after == ACTIVE:
         deltas.add_day(day, **{REACTIVATIONS: 1})
@@ -171,27 +203,74 @@ def _recruitment_deltas(deltas: Deltas, old: dict[str, Any] | None, new: dict[st
 # --- Ledger entries ---------------------------------------------------------------------------------
 
 
-def entry_deltas(entry: dict[str, Any], tz: tzinfo) -> Deltas:
-    """A new ledger entry: its points by kind, and the order or enrolment it records.
+def entry_deltas(entry: dict[str, Any], tz: tzinfo, currency_places: int = 2) -> Deltas:
+    """A new ledger entry: its points by kind and by source, and the order, enrolment or reward it
+    records. `currency_places`: spend is counted in the currency's minor units (an integer).
 
-    `points` is the entry's effect on available + pending, so per day
-    outstanding moves by earned - redeemed - expired (returns and adjustments count in earned)."""
+    `points` is the entry's effect on available + pending, so per day outstanding moves by
+    earned - redeemed - expired (returns, clawbacks and adjustments count in earned)."""
     deltas = Deltas()
     day = _local_day(entry["occurred_at"], tz)
     kind, points = entry["kind"], int(entry["points"])
-    if kind == "redemption":
+    details = entry.get("details") or {}
+    if kind in REDEEMING:
         deltas.add_day(day, **{REDEEMED: -points})
-    elif kind in ("expire", "release"):  # a release moves points only when they lapse
+        if kind == "points_payment":
+            deltas.add_day(day, **{POINTS_PAID: -points})
+        elif details.get("reward_id"):
+            deltas.add_day(day, **{f"{REWARD}{details['reward_id']}": 1})
+    elif kind in LAPSING:
         deltas.add_day(day, **{EXPIRED: -points})
     else:
-        deltas.add_day(day, **{EARNED: points})
+        deltas.add_day(day, **{EARNED: points}, **_sources(kind, points, details))
     if kind == "enrol":
         deltas.add_day(day, **{ENROLMENTS: 1})
     if kind == "purchase":
-        details = entry.get("details") or {}
         repeat = int(details.get("order_number", 1)) > 1
         order = {ORDERS: 1, REPEAT_ORDERS: int(repeat)}
         deltas.add_day(day, **order)
+        if details.get("tier"):
+            minor = Decimal(str(details["amount"])).scaleb(currency_places).to_integral_value(ROUND_HALF_UP)
+            deltas.add_day(day, **{f"{SPEND}{details['tier']}": int(minor)})
         if details.get("store_id"):
             deltas.add_store(day, details["store_id"], **order, **{EARNED: points})
+    return deltas
+
+
+def _sources(kind: str, points: int, details: dict[str, Any]) -> dict[str, int]:
+    """Points earned by where they came from (they add up to the entry's points). The campaign
+    points a purchase, enrolment or activity earned are inside its points (`details.campaigns`):
+    the rest is the kind's own (a purchase's base, the welcome bonus, the activity's points)."""
+    campaigns = sum(int(granted["points"]) for granted in details.get("campaigns") or [])
+    return {f"{SOURCE}{SOURCE_OF_KIND.get(kind, kind)}": points - campaigns, f"{SOURCE}campaign": campaigns}
+
+
+# --- Coupons ----------------------------------------------------------------------------------------
+
+
+def _coupon_counts(coupon: dict[str, Any] | None, tz: tzinfo) -> Counter[tuple[date, str]]:
+    """What a coupon counts for: issued on its issue day; then used on the day it was used, or else
+    expired on the day its validity ends (a coupon cannot be used from that moment on)."""
+    if coupon is None:
+        return Counter()
+    kind = coupon["kind"]
+    found = Counter({(_local_day(coupon["issued_at"], tz), coupon_attribute("issued", kind)): 1})
+    if coupon.get("coupon_status") == "used":
+        found[(_local_day(coupon["used_at"], tz), coupon_attribute("used", kind))] += 1
+    else:
+        found[(_local_day(coupon["expires_at"], tz), coupon_attribute("expired", kind))] += 1
+    return found
+
+
+def coupon_deltas(old: dict[str, Any] | None, new: dict[str, Any] | None, tz: tzinfo) -> Deltas:
+    """A coupon issued (old None) or used (old available, new used): what its images differ by. An
+    unused coupon counts as expired on its last day until it is used, so a use moves that count. A
+    deleted coupon (new None) keeps what it counted."""
+    deltas = Deltas()
+    if new is None:
+        return deltas
+    moved = _coupon_counts(new, tz)
+    moved.subtract(_coupon_counts(old, tz))
+    for (day, name), count in moved.items():
+        deltas.add_day(day, **{name: count})
     return deltas

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.domain import kpi_report, kpi_rollup
+from chalicelib.domain import kpi_incentives, kpi_report, kpi_rollup
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.kpi_rollup import Deltas
 from chalicelib.observability import logger, metrics
@@ -44,8 +44,10 @@ class RollUp:
 PROFILE_FIELDS = (
     *("status", "tier", "available", "pending", "purchase_days", "changed_at"),
     *("enrolled_at", "enrol_store_id", "enrol_staff_id", "first_purchase_at"),  # recruitment
+    *(keys.AUDIENCE_KEY, keys.AUDIENCE_DAY),  # members by segment
 )
 ENTRY_FIELDS = ("kind", "points", "occurred_at", "details")
+COUPON_FIELDS = ("kind", "issued_at", "expires_at", "coupon_status", "used_at")
 
 
 def _image(image: dict[str, Any] | None, fields: tuple[str, ...]) -> dict[str, Any] | None:
@@ -55,17 +57,31 @@ def _image(image: dict[str, Any] | None, fields: tuple[str, ...]) -> dict[str, A
     return dynamo.from_item({name: image[name] for name in fields if name in image})
 
 
+def _profile(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The profile's fields, with the segment of its audience entry (`<segment>#<shard>`)."""
+    profile = _image(image, PROFILE_FIELDS)
+    if profile is not None:
+        entry, day = profile.pop(keys.AUDIENCE_KEY, None), profile.pop(keys.AUDIENCE_DAY, None)
+        profile.update(segment=entry.split("#", 1)[0] if entry else None, segment_day=day)
+    return profile
+
+
 def record_deltas(record: dict[str, Any]) -> Deltas | None:
     """The KPI deltas of one stream record (Lambda's DynamoDB event format), None if it has none."""
     stream = record["dynamodb"]
     sort_key = stream["Keys"][keys.SK]["S"]
-    tz = load_program().tz
+    program = load_program()
+    tz = program.tz
     if sort_key == keys.STATE_PREFIX:
-        old, new = (_image(stream.get(side), PROFILE_FIELDS) for side in ("OldImage", "NewImage"))
+        old, new = (_profile(stream.get(side)) for side in ("OldImage", "NewImage"))
         written = datetime.fromtimestamp(float(stream.get("ApproximateCreationDateTime", time.time())), UTC)
         deltas = kpi_rollup.profile_deltas(old, new, tz, written)
     elif sort_key.startswith(keys.ENTRY_PREFIX) and record["eventName"] == "INSERT":
-        deltas = kpi_rollup.entry_deltas(_image(stream["NewImage"], ENTRY_FIELDS) or {}, tz)
+        entry = _image(stream["NewImage"], ENTRY_FIELDS) or {}
+        deltas = kpi_rollup.entry_deltas(entry, tz, program.currency_places)
+    elif sort_key.startswith(keys.COUPON_PREFIX) and record["eventName"] in ("INSERT", "MODIFY"):
+        old, new = (_image(stream.get(side), COUPON_FIELDS) for side in ("OldImage", "NewImage"))
+        deltas = kpi_rollup.coupon_deltas(old, new, tz)
     else:
         return None
     return None if deltas.empty() else deltas
@@ -156,4 +172,5 @@ def report(start: date, end: date, store_id: str | None = None, by: str | None =
         return kpi_report.staff_report(rows.read_staff(start, end, store_id), start, end, store_id)
     program = load_program()
     tiers = [tier.code for tier in program.tiers]
-    return kpi_report.report(rows.read(start, end), start, end, tiers, store_id)
+    catalog = kpi_incentives.catalog_of(program)
+    return kpi_report.report(rows.read(start, end), start, end, tiers, store_id, catalog)

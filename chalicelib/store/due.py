@@ -37,15 +37,22 @@ def due_attributes(member: Member) -> dict[str, Any]:
 
 def audience_attributes(member: Member, day: date) -> dict[str, Any]:
     """The audience index attributes as of `day` (program-local): the segment's partition, the sort
-    key, and the next day the segment changes without a write (the audience job's due index).
+    key, `day` itself, and the next day the segment changes without a write (the audience job's due
+    index).
     All None for an erased member: it leaves every audience."""
     entry = audiences.audience(load_program(), member, day)
     if entry is None:
-        return {keys.AUDIENCE_KEY: None, keys.AUDIENCE_SORT: None, keys.DUE_AUDIENCE.attribute: None}
+        return {
+            keys.AUDIENCE_KEY: None,
+            keys.AUDIENCE_SORT: None,
+            keys.AUDIENCE_DAY: None,
+            keys.DUE_AUDIENCE.attribute: None,
+        }
     last_day = _iso(entry.last_purchase_day)
     return {
         keys.AUDIENCE_KEY: keys.audience_partition(entry.segment, member.member_id),
         keys.AUDIENCE_SORT: keys.audience_sort(entry.tier, entry.status, entry.store_id, last_day),
+        keys.AUDIENCE_DAY: day.isoformat(),
         keys.DUE_AUDIENCE.attribute: _iso(entry.changes_on),
     }
 

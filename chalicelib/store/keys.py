@@ -75,6 +75,7 @@ JOB_MARKS = "job_marks"  # profile map: notices the jobs already sent (domain/mo
 # write or audience run, which the due index above keeps current.
 AUDIENCE_INDEX = "audience"
 AUDIENCE_KEY, AUDIENCE_SORT = "audience_key", "audience_sort"
+AUDIENCE_DAY = "audience_day"  # the program-local day the stored segment is as of (the KPI roll-up dates by it)
 AUDIENCE_FILTERS = ("tier", "status", "enrol_store_id")  # projected: filters beyond the sort-key prefix
 NO_VALUE = "-"  # a sort-key part the member has none of (no enrolment store, no purchase day)
 

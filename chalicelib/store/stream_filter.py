@@ -4,14 +4,17 @@ One place for them: infra/ sets them as the event source mapping's `FilterCriter
 the other records before invoking, and does not bill for them), `loyalty dev`'s stream pump applies
 the same patterns with `passes`, and the tests compare them with what the handler reads.
 
-The KPI roll-up (`services/kpis.record_deltas`) reads two kinds of record and ignores the rest:
+The KPI roll-up (`services/kpis.record_deltas`) reads three kinds of record and ignores the rest:
 - a member's profile (sort key `MEMBER`), created, changed or deleted: its old and new images move
-  the stocks, count dormancies and reactivations, and grow the active windows;
-- a ledger entry (sort key `TX#...`) when it is inserted: a flow (points, an order, an enrolment).
-  A ledger entry's later changes (a purchase's returned amounts) count nothing.
-Lots, pending lots, coupons, activity counters, contacts, keys, receipts, file runs, the KPI rows and
-the roll-up's own markers never reach it: half or more of a member write's records, and every write
-of the roll-up itself.
+  the stocks (tiers, statuses, segments, outstanding points), count dormancies and reactivations,
+  and grow the active windows;
+- a ledger entry (sort key `TX#...`) when it is inserted: a flow (points by kind and source, an
+  order and its spend, an enrolment, a reward). Its later changes (a purchase's returned amounts)
+  count nothing;
+- a coupon (sort key `COUPON#...`) inserted (issued) or modified (used). A deleted one keeps its counts.
+Lots, pending lots, activity counters, contacts, keys, receipts, file runs, the KPI rows and the
+roll-up's own markers never reach it: half or more of a member write's records, and every write of
+the roll-up itself.
 
 Patterns use the subset of Lambda's filter syntax that `matches` evaluates: exact values, `prefix`,
 `anything-but` and `exists`, on the record's metadata (`eventName`, `dynamodb.Keys`).
@@ -22,11 +25,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.store.keys import ENTRY_PREFIX, SK, STATE_PREFIX
+from chalicelib.store.keys import COUPON_PREFIX, ENTRY_PREFIX, SK, STATE_PREFIX
 
 KPI_ROLLUP_PATTERNS: tuple[dict[str, Any], ...] = (
     {"dynamodb": {"Keys": {SK: {"S": [STATE_PREFIX]}}}},
     {"eventName": ["INSERT"], "dynamodb": {"Keys": {SK: {"S": [{"prefix": ENTRY_PREFIX}]}}}},
+    {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {SK: {"S": [{"prefix": COUPON_PREFIX}]}}}},
 )
 
 # Stream handler (the name in `@app.on_dynamodb_record(name=...)`) -> the records it is given.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -64,6 +65,15 @@ CARDS = {
     "member_sales_share",
     "aov_member",
     "aov_non_member",
+}
+# The incentives panel: figures of the range (maps, shown key by key), and the liability's value.
+INCENTIVES = {
+    "points_by_source",
+    "points_paid",
+    "coupons",
+    "rewards_redeemed",
+    "spend_by_tier",
+    "points_outstanding_value",
 }
 CHARTED_PER_DAY = {
     "points_earned",
@@ -190,8 +200,8 @@ def kpis(dev: DevStack, key: str, start: dt.date, end: dt.date) -> dict[str, Any
 
 
 def put_data(dev: DevStack, keys: dict[str, str], tmp_path: Path) -> None:
-    """Three members, purchases (one of them a repeat), a redemption, and a store's sales file with a
-    member receipt and two non-member receipts."""
+    """Three members, purchases (one of them a repeat), a redemption, a reward redeemed, a coupon
+    used, and a store's sales file with a member receipt and two non-member receipts."""
     session = http()
     session.headers["Authorization"] = f"Bearer {keys['storefront']}"
 
@@ -205,6 +215,9 @@ def put_data(dev: DevStack, keys: dict[str, str], tmp_path: Path) -> None:
     post("/members/ops-m1/purchases", {"order_id": "ops-o2", "amount": "1200.00", "currency": "CNY"})
     post("/members/ops-m2/purchases", {"order_id": "ops-o3", "amount": "99.90", "currency": "CNY"})
     post("/members/ops-m1/redemptions", {"redemption_id": "ops-r1", "points": 50, "reason": "ops page test"})
+    post("/members/ops-m1/redemptions", {"redemption_id": "ops-r2", "reward_id": "cash-5"})
+    wallet = session.get(f"{dev.api}/members/ops-m2/coupons", timeout=30).json()
+    post(f"/members/ops-m2/coupons/{wallet['coupons'][0]['code']}/use", {"order_id": "ops-o3"})
 
     when = (dt.datetime.now(SHANGHAI) - dt.timedelta(minutes=30)).isoformat(timespec="seconds")
     sales = tmp_path / "ops-page-sales.csv"
@@ -231,7 +244,8 @@ def rolled_up(report: dict[str, Any]) -> bool:
     store = report.get("stores", {}).get("s001", {})
     return (
         total.get("enrolments") == 3
-        and total.get("points_redeemed") == 50
+        and total.get("points_redeemed") == 550
+        and total.get("coupons", {}).get("used") == 1
         and total.get("store_non_member_receipts") == 2
         and store.get("store_member_receipts") == 1
     )
@@ -314,6 +328,8 @@ def expected_for(element: dict[str, str], report: dict[str, Any]) -> Any:
     else:
         figures = report["stores"][element["data-store"]]
     value = figures[name]
+    for key in json.loads(element.get("data-path", "[]")):  # the incentives panel: a place in a map
+        value = value[key]
     return value[element["data-key"]] if "data-key" in element else value
 
 
@@ -350,7 +366,7 @@ def test_the_page_shows_exactly_what_kpis_answers(
         (e["data-kpi"], e["data-scope"], e.get("data-date", ""), e.get("data-key"), e.get("data-store"))
         for e in dom.kpis
     ]
-    assert {kpi for kpi, scope, *_ in shown if scope == "total"} == CARDS
+    assert {kpi for kpi, scope, *_ in shown if scope == "total"} == CARDS | INCENTIVES
     dates = [day["date"] for day in data["days"]]
     assert len(dates) == (end - start).days + 1
     for kpi in CHARTED_PER_DAY:
@@ -360,14 +376,28 @@ def test_the_page_shows_exactly_what_kpis_answers(
         legend = [e for e in dom.kpis if e["data-kpi"] == kpi and "data-format" in e]
         assert {e["data-key"] for e in legend} == set(last[kpi]), kpi
         assert {e["data-date"] for e in legend} == {last["date"]}
+    total = data["total"]
+    paths = {(e["data-kpi"], e.get("data-path", "[]")) for e in dom.kpis if e["data-scope"] == "total"}
+    for kpi in ("points_by_source", "rewards_redeemed", "spend_by_tier"):
+        assert {json.loads(path)[0] for name, path in paths if name == kpi} == set(total[kpi]), kpi
+    coupons = {tuple(json.loads(path)) for name, path in paths if name == "coupons"}
+    by_kind = total["coupons"]["by_kind"]
+    assert coupons == {("by_kind", kind, state) for kind in by_kind for state in by_kind[kind]} | {
+        ("issued",),
+        ("used",),
+        ("expired",),
+    }
+    segments = [e for e in dom.kpis if e["data-kpi"] == "members_by_segment" and "data-format" in e]
+    assert {e["data-key"] for e in segments} == set(last["members_by_segment"])
     assert set(data["stores"]) == {"s001"}
     assert {(name, store) for name, scope, _, _, store in shown if scope == "store"} == {
         (name, "s001") for name in STORE_COLUMNS
     }
 
     # ...and the figures are those of what was written (not an empty page compared with an empty answer)
-    total = data["total"]
-    assert (total["enrolments"], total["points_redeemed"], total["store_non_member_receipts"]) == (3, 50, 2)
+    assert (total["enrolments"], total["points_redeemed"], total["store_non_member_receipts"]) == (3, 550, 2)
+    assert (total["coupons"]["issued"], total["coupons"]["used"], total["rewards_redeemed"]["cash-5"]) == (4, 1, 1)
+    assert total["points_by_source"]["welcome"] == 300 and total["points_by_source"]["purchase"] > 0
     card = next(e for e in dom.kpis if (e["data-kpi"], e["data-scope"]) == ("enrolments", "total"))
     assert card["text"] == "3"
 

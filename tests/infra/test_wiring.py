@@ -323,7 +323,7 @@ def test_the_expanded_templates_configure_every_jobs_asynchronous_invocations(
 
 def test_every_stream_consumer_gets_only_the_records_its_filter_in_chalicelib_names(stack: Stack) -> None:
     """Lambda drops the other records before invoking (and bills none of them): the KPI roll-up is
-    no longer invoked for lots, coupons, counters, or its own KPI rows and markers. The patterns
+    no longer invoked for lots, pending lots, counters, or its own KPI rows and markers. The patterns
     come from chalicelib/store/stream_filter.py, which the local stream pump and the tests share."""
     from chalicelib.store.stream_filter import PATTERNS_BY_HANDLER
 

@@ -3,7 +3,7 @@ FilterCriteria on AWS) passes exactly the records the roll-up reads, on real str
 
 A short history goes through the API, the jobs and a store file on DynamoDB Local with its stream:
 profiles created, changed and deleted, ledger entries inserted and later changed (a return updates
-its purchase), lots, pending lots, coupons, activity counters, contacts, keys, receipts, file runs.
+its purchase), coupons issued and used, lots, pending lots, activity counters, contacts, keys, receipts, file runs.
 The stream is delivered to the roll-up, then read again from the start, so the roll-up's own writes
 (KPI rows, markers) are among the records too. For every record, the filter's verdict must equal
 whether the roll-up computes deltas from it; records the roll-up counts must all pass; and the
@@ -126,7 +126,7 @@ def records(local_stack: LocalResources, program_file: None, monkeypatch: pytest
 def _examined(record: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[bool, Deltas | None]:
     """Whether the roll-up computes deltas from the record (reads it), and the deltas it counts."""
     called: list[str] = []
-    for name in ("profile_deltas", "entry_deltas"):
+    for name in ("profile_deltas", "entry_deltas", "coupon_deltas"):
         original = getattr(kpi_rollup, name)
 
         def spy(*args: Any, _original: Any = original, _name: str = name) -> Any:
@@ -175,12 +175,13 @@ def test_the_filter_passes_exactly_the_records_the_roll_up_reads(
         "MODIFY MEMBER/MEMBER",
         "REMOVE MEMBER/MEMBER",
         "INSERT MEMBER/TX",
+        "INSERT MEMBER/COUPON",
+        "MODIFY MEMBER/COUPON",
     }, kinds
     assert {
         "MODIFY MEMBER/TX",
         "INSERT MEMBER/MEMBER#LOT",
         "INSERT MEMBER/MEMBER#PENDING",
-        "INSERT MEMBER/COUPON",
         "INSERT MEMBER/ACTIVITY",
         "INSERT KPI/<date>",
         "INSERT KPI/SEEN",

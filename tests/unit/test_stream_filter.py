@@ -24,17 +24,19 @@ def record(sort_key: str, event: str = "INSERT") -> dict:
         ("TX#purchase#o1", "INSERT", True),
         ("TX#purchase#o1", "MODIFY", False),
         ("TX#purchase#o1", "REMOVE", False),
-        ("COUPON#C1", "INSERT", False),
+        ("COUPON#C1", "INSERT", True),
+        ("COUPON#C1", "MODIFY", True),
+        ("COUPON#C1", "REMOVE", False),
         ("SEEN", "INSERT", False),
         ("2026-11-21", "MODIFY", False),
     ],
 )
-def test_the_kpi_patterns_pass_profiles_and_new_ledger_entries_only(sort_key: str, event: str, expected: bool) -> None:
+def test_the_kpi_patterns_pass_profiles_new_ledger_entries_and_coupon_writes_only(sort_key: str, event: str, expected: bool) -> None:
     assert passes(record(sort_key, event), KPI_ROLLUP_PATTERNS) is expected
 
 
 def test_no_patterns_pass_everything() -> None:
-    assert passes(record("COUPON#C1"), None)
+    assert passes(record("ACTIVITY#2026-11-21#check_in"), None)
 
 
 def test_operators() -> None:
