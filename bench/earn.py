@@ -2,6 +2,9 @@
 validation, rules, one Query + one transaction) next to a bare boto3 loop that sends exactly the
 same Query and transaction (prepared beforehand by our own code), on the same DynamoDB Local, in
 one run; at 0 and at 50 k items in the table. Key lookups are cached as API Gateway does (300 s).
+Then, at 50 k items, with 20 active campaigns (one budgeted, sharded): our path next to the bare
+calls writing the same items (budget and result counters included), and next to our own path with
+the campaigns switched off, in interleaved rounds.
 
     python -m bench.earn [--requests 300] [--filler 50000]
 """
@@ -14,7 +17,6 @@ import os
 import statistics
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +79,14 @@ def _ours(api: Any, run: str, requests: int) -> float:
 
 def _prepare_bare(run: str, requests: int) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Build, outside the timed loop, exactly the calls our path makes: the state Query and the
-    purchase transaction (same items, conditions and attributes), for members bare0..bareN."""
+    purchase transaction (same items, conditions and attributes, campaign counters included), for
+    members bare0..bareN."""
     from chalicelib import clock
-    from chalicelib.domain import rules
     from chalicelib.program import load_program
-    from chalicelib.services.writes import Plan, answer_for, fingerprint
+    from chalicelib.services.points import purchase_change
+    from chalicelib.services.writes import answer_for, fingerprint
     from chalicelib.store import members
+    from tests.support import purchase_command
 
     program, now = load_program(), clock.now()
     state = {i: members.load_member(f"bare{i}") for i in range(MEMBERS)}
@@ -90,13 +94,11 @@ def _prepare_bare(run: str, requests: int) -> list[tuple[dict[str, Any], list[di
     for i in range(requests):
         member = state[i % MEMBERS]
         assert member is not None
-        body = {"order_id": f"{run}-{i}", "amount": Decimal("25.00"), "currency": "CNY"}
-        purchase = rules.Purchase(order_id=body["order_id"], amount=body["amount"], occurred_at=now)
-        change, _ = rules.record_purchase(program, member, purchase, now)
-        plan = Plan([change])
-        items, _ = members.transaction_items(
-            members.Commit(plan.changes, fingerprint(body), answer_for(plan, now)), now
-        )
+        body = {"order_id": f"{run}-{i}", "amount": "25.00", "currency": "CNY"}
+        command = purchase_command(member.member_id, body)
+        plan, change = purchase_change(program, command, member, now, None, frozenset())
+        commit = members.Commit(plan.changes, fingerprint(command.identity()), answer_for(plan, now), plan.extras)
+        items, _ = members.transaction_items(commit, now)
         query = {
             "TableName": "bench-earn",
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -119,6 +121,68 @@ def _bare(calls: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> float:
         client.query(**query)
         client.transact_write_items(TransactItems=items)
     return len(calls) / (time.perf_counter() - started)
+
+
+CAMPAIGN_SHAPES: list[dict[str, Any]] = [
+    {"effect": {"bonus_points": 5}, "limits": {"budget_points": 1_000_000_000, "shards": 16}},  # every purchase
+    {"effect": {"multiplier": "2"}},  # every purchase, every day
+    *({"effect": {"multiplier": "3"}, "audience": {"tiers": [tier]}} for tier in ("silver", "gold", "platinum")),
+    *({"effect": {"bonus_points": 50}, "audience": {"segments": [name]}} for name in ("at_risk", "champions")),
+    *({"effect": {"multiplier": "2"}, "audience": {"stores": [f"s9{n}"]}} for n in range(4)),
+    *({"effect": {"multiplier": "3"}, "conditions": {"categories": [name]}} for name in ("fresh", "household")),
+    *({"effect": {"bonus_points": 10}, "audience": {"channels": [name]}} for name in ("app", "web", "store")),
+    *({"effect": {"bonus_points": 20}, "conditions": {"min_amount": amount}} for amount in ("500", "1000")),
+    {"effect": {"bonus_points": 30}, "days": {"dates": ["2020-01-01"]}},
+    {"effect": {"bonus_points": 40}, "audience": {"enrolled_within_days": 1}, "limits": {"per_member": 1}},
+]
+
+
+def _create_campaigns() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.domain.campaigns import Campaign
+    from chalicelib.services import campaigns
+
+    now = datetime.now(UTC)
+    for n, shape in enumerate(CAMPAIGN_SHAPES):
+        window = {"starts_at": (now - timedelta(days=30)).isoformat(), "ends_at": (now + timedelta(days=9)).isoformat()}
+        campaigns.create(Campaign.model_validate({"campaign_id": f"c{n:02d}", "name": f"c{n:02d}", **window, **shape}))
+    assert len(campaigns.active()) == 20
+
+
+def _with_campaigns(api: Any, requests: int) -> dict[str, Any]:
+    """Interleaved rounds: ours with the 20 campaigns, the bare calls writing the same items, and
+    ours with the campaigns switched off (the same process, table and members)."""
+    from chalicelib.services import campaigns
+
+    _create_campaigns()
+    running = campaigns.active
+
+    def switched_off() -> list[Any]:
+        return []
+
+    rates: dict[str, list[float]] = {"ours": [], "bare": [], "ours_off": [], "bare_off": []}
+    for round_no in range(ROUNDS + 1):  # the first round warms the campaign path
+        bare_calls = _prepare_bare(f"camp{round_no}", requests // ROUNDS)
+        measured = {"ours": _ours(api, f"camp{round_no}", requests // ROUNDS), "bare": _bare(bare_calls)}
+        campaigns.active = switched_off  # type: ignore[assignment]
+        bare_calls = _prepare_bare(f"off{round_no}", requests // ROUNDS)
+        measured["ours_off"] = _ours(api, f"off{round_no}", requests // ROUNDS)
+        measured["bare_off"] = _bare(bare_calls)
+        campaigns.active = running  # type: ignore[assignment]
+        for name, rate in measured.items():
+            if round_no:
+                rates[name].append(rate)
+    ours, bare, off, bare_off = (statistics.median(rates[name]) for name in ("ours", "bare", "ours_off", "bare_off"))
+    return {
+        "ours_per_s": round(ours, 1),
+        "bare_per_s": round(bare, 1),
+        "ours_without_campaigns_per_s": round(off, 1),
+        "bare_without_campaigns_per_s": round(bare_off, 1),
+        "bare_over_ours": round(bare / ours, 2),
+        "without_over_with": round(off / ours, 2),
+        "bare_without_over_bare_with": round(bare_off / bare, 2),  # what the extra items cost alone
+    }
 
 
 def main() -> None:
@@ -165,12 +229,20 @@ def main() -> None:
                     "bare_per_s": round(bare, 1),
                     "bare_over_ours": round(bare / ours, 2),
                 }
-        labels = list(results)
+            labels = list(results)
+            results["20_campaigns"] = _with_campaigns(api, args.requests)
         results["flatness_ours"] = round(results[labels[1]]["ours_per_s"] / results[labels[0]]["ours_per_s"], 2)
         print(json.dumps(results, indent=2))
         print(
             f"our path at {labels[1]} items runs at {results['flatness_ours']}x its empty-table rate; "
             f"bare calls are {results[labels[0]]['bare_over_ours']}x faster than our path (target <= 1.3)"
+        )
+        camp = results["20_campaigns"]
+        print(
+            f"with 20 active campaigns (one budgeted) at {labels[1]} items: bare calls writing the same items are "
+            f"{camp['bare_over_ours']}x faster than our path (target <= 1.3); our path without campaigns is "
+            f"{camp['without_over_with']}x our rate with them (target <= 1.1); the bare calls alone lose "
+            f"{camp['bare_without_over_bare_with']}x to the campaign items (budget shard, results shard)"
         )
 
 

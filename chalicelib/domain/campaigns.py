@@ -137,7 +137,11 @@ class Outcome:
 
 
 def _in_audience(program: Program, campaign: Campaign, member: Member, purchase: PurchaseFacts) -> bool:
-    audience, day = campaign.audience, local_date(purchase.occurred_at, program.tz)
+    audience = campaign.audience
+    parts = (audience.tiers, audience.stores, audience.channels, audience.enrolled_within_days, audience.segments)
+    if parts == (None, None, None, None, None):
+        return True  # everyone (most campaigns): no day is computed for them
+    day = local_date(purchase.occurred_at, program.tz)
     if audience.tiers is not None and member.tier not in audience.tiers:
         return False
     if audience.stores is not None and purchase.store_id not in audience.stores:

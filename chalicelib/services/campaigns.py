@@ -25,7 +25,8 @@ from chalicelib.store.members import Extra
 
 T = TypeVar("T")
 CACHE_TTL = timedelta(seconds=30)  # a new, paused or extended campaign takes effect within this
-_cache: dict[str, tuple[datetime, list[Campaign]]] = {}  # table -> (loaded at, active campaigns)
+# table -> (loaded at, the active campaigns, every campaign by id: a return finds an ended one's budget)
+_cache: dict[str, tuple[datetime, list[Campaign], dict[str, Campaign]]] = {}
 _lock = threading.Lock()
 
 
@@ -35,17 +36,23 @@ def clear_cache() -> None:
     campaign_budget.clear()
 
 
-def active() -> list[Campaign]:
-    """The active campaigns, from the cache while it is younger than CACHE_TTL, else one Query."""
+def _cached() -> tuple[datetime, list[Campaign], dict[str, Campaign]]:
+    """The campaigns, from the cache while it is younger than CACHE_TTL, else one Query."""
     now, table = clock.now(), dynamo.table()
     with _lock:
         cached = _cache.get(table)
     if cached is not None and timedelta(0) <= now - cached[0] < CACHE_TTL:
-        return cached[1]
-    loaded = [c for c in map(_campaign, store.all_campaigns()) if c.status == "active"]
+        return cached
+    every = {c.campaign_id: c for c in map(_campaign, store.all_campaigns())}
+    loaded = (now, [c for c in every.values() if c.status == "active"], every)
     with _lock:
-        _cache[table] = (now, loaded)
+        _cache[table] = loaded
     return loaded
+
+
+def active() -> list[Campaign]:
+    """The active campaigns, from the cache while it is younger than CACHE_TTL, else one Query."""
+    return _cached()[1]
 
 
 def _campaign(item: dict[str, Any]) -> Campaign:
@@ -245,8 +252,8 @@ def _tallies(
 
 
 def definition(campaign_id: str) -> Campaign | None:
-    """A campaign from the cache when active, else read (an ended one's return or coupon)."""
-    found = next((c for c in active() if c.campaign_id == campaign_id), None)
+    """A campaign from the cache (active or not), else read (one created since the cache's load)."""
+    found = _cached()[2].get(campaign_id)
     if found is None and (item := store.get(campaign_id)) is not None:
         found = _campaign(item)
     return found

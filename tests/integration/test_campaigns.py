@@ -146,6 +146,35 @@ def test_a_bonus_for_one_tier_or_one_segment_only(api: Api, at_thursday: FixedCl
     assert {c["campaign_id"] for c in gold["entry"]["details"]["campaigns"]} >= {"gold-50"}
 
 
+def test_a_win_back_bonus_only_for_at_risk_members_and_only_within_its_window(
+    api: Api, at_thursday: FixedClock
+) -> None:
+    # At risk: bought on 4 days of the year (frequency 3), the last more than 90 days ago (recency 2).
+    for member_id, days in (("risk1", 4), ("risk2", 4), ("risk3", 4), ("once", 1)):
+        members.enrol(enrol_command({"member_id": member_id}))
+        for n in range(days):
+            buy(member_id, f"{member_id}-{n}", "20.00", f"2026-08-0{n + 1}T10:00:00+08:00")
+    create(
+        campaign(
+            "win-back",
+            starts_at="2026-11-20T00:00:00+08:00",
+            ends_at="2026-12-04T00:00:00+08:00",  # 14 days
+            audience={"segments": ["at_risk"]},
+            effect={"bonus_points": 200},
+            limits={"per_member": 1},
+        )
+    )
+    inside, before, after = "2026-11-25T10:00:00+08:00", "2026-11-19T23:00:00+08:00", "2026-12-04T00:00:00+08:00"
+    assert buy("once", "o1", "20.00", inside)["entry"]["details"]["campaigns"] == []  # hibernating, not at risk
+    assert buy("risk1", "o1", "20.00", before)["entry"]["details"]["campaigns"] == []  # before the window
+    won = buy("risk2", "o1", "20.00", inside)["entry"]
+    assert won["points"] == 20 + 200 and won["details"]["campaigns"] == [{"campaign_id": "win-back", "points": 200}]
+    at_thursday.moment = datetime(2026, 12, 5, 10, 0, tzinfo=SHANGHAI)
+    late = buy("risk3", "o1", "20.00", after)["entry"]  # at risk, at its end: outside (ends_at is excluded)
+    assert late["details"]["campaigns"] == []
+    assert api.get("/campaigns/win-back/results", role="ops")[1]["participants"] == 1
+
+
 def test_a_paused_campaign_stops_applying_after_the_cache_ttl(api: Api, at_thursday: FixedClock) -> None:
     create(campaign("c1", effect={"bonus_points": 7}))
     members.enrol(enrol_command({"member_id": "m1"}))
@@ -169,6 +198,30 @@ def test_an_earn_with_campaigns_cached_is_one_query_and_one_transaction(api: Api
         answer = buy("m1", "o2", "10.00", WEDNESDAY_EARLY)
     assert answer["entry"]["points"] == 10 + 10 + 5
     assert dict(calls) == {"Query": 1, "TransactWriteItems": 1}
+
+
+def test_an_earn_with_20_active_campaigns_one_budgeted_is_one_query_and_one_transaction(
+    api: Api, at_thursday: FixedClock
+) -> None:
+    create(campaign("budgeted", effect={"bonus_points": 5}, limits={"budget_points": 1_000_000}))  # 16 shards
+    create(campaign("everyone-2x", effect={"multiplier": "2"}))
+    for n, tier in enumerate(("silver", "gold", "platinum")):
+        create(campaign(f"tier{n}", effect={"multiplier": "3"}, audience={"tiers": [tier]}))
+    for n, segment in enumerate(("at_risk", "champions")):
+        create(campaign(f"segment{n}", effect={"bonus_points": 50}, audience={"segments": [segment]}))
+    for n in range(6):
+        create(campaign(f"store{n}", audience={"stores": [f"s9{n}"]}))
+    for n in range(4):
+        create(campaign(f"fresh{n}", effect={"multiplier": "3"}, conditions={"categories": ["fresh"]}))
+    for n in range(3):
+        create(campaign(f"big{n}", effect={"bonus_points": 20}, conditions={"min_amount": f"{500 + n}"}))
+    assert len(campaign_service.active()) == 20
+    members.enrol(enrol_command({"member_id": "m1"}))
+    buy("m1", "o1", "10.00", WEDNESDAY_EARLY)  # warms the cache
+    with count_dynamodb_calls() as calls:
+        answer = buy("m1", "o2", "10.00", WEDNESDAY_EARLY)
+    assert answer["entry"]["points"] == 10 + 10 + 5
+    assert dict(calls) == {"Query": 1, "TransactWriteItems": 1}  # the budget charge and counters are inside it
 
 
 def test_a_budget_runs_out_and_a_return_gives_it_back(api: Api, at_thursday: FixedClock) -> None:
