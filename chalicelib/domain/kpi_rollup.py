@@ -1,11 +1,13 @@
 """What one committed change adds to the KPI day rows: pure functions over plain item values.
 
 The roll-up reads the table's stream. A profile's old and new image tell how the stocks moved
-(members by tier and status, outstanding points), whether the member went dormant or came back,
-and how the purchase days grew (active windows). A new ledger entry is a flow (points earned,
-redeemed, expired; an order; an enrolment), dated by when it happened (`occurred_at`). Profile
-changes are dated by `changed_at`, the engine's time of the write. Everything here is a sum of
-deltas, so records may be applied in any order, by anyone, at any time, with the same result.
+(members by tier, status and segment, outstanding points), whether the member went dormant or came
+back, and how the purchase days grew (active windows). A new ledger entry is a flow (points earned,
+redeemed, expired, by source; an order and its spend; an enrolment; a reward), dated by when it
+happened (`occurred_at`). Profile changes are dated by `changed_at`, the engine's time of the write
+(a segment by the day it is as of). A coupon's images tell the days it was issued, used, or ends
+unused. Everything here is a sum of deltas, so records may be applied in any order, by anyone, at
+any time, with the same result.
 """
 
 from __future__ import annotations

@@ -24,10 +24,9 @@ import pytest
 
 from chalicelib import clock, config
 from chalicelib.domain import segments
-from chalicelib.domain.model import LedgerEntry
-from chalicelib.program import PROGRAM_FILE, Program, load_program
+from chalicelib.program import PROGRAM_FILE, load_program
 from chalicelib.services import campaigns, jobs
-from chalicelib.store import aws, codec, dynamo, keys
+from chalicelib.store import dynamo, keys
 from chalicelib.store.members import load_member
 from loyalty_tools.local.stack import LocalResources
 from tests.integration.test_kpis import DAYS, JOB_NAMES, START, Books, History, deliver_stream, ledger, local_day
@@ -35,9 +34,6 @@ from tests.support import Api, FixedClock, api_client, ok
 
 pytestmark = [pytest.mark.ddb_local, pytest.mark.stream]
 
-# The program takes points as payment once its model knows the setting (until then the liability
-# in money is null and the test writes the payment entries itself: see pay_with_points).
-LIVE_PAYMENT = "points_payment" in Program.model_fields
 POINTS_PER_UNIT = 100
 SEGMENT_JOBS = (*JOB_NAMES, "birthday", "audience")  # the audience job last: segments as of the day
 
@@ -46,10 +42,7 @@ SEGMENT_JOBS = (*JOB_NAMES, "birthday", "audience")  # the audience job last: se
 def program_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     program = json.loads(PROGRAM_FILE.read_text(encoding="utf-8"))
     program.update(dormant_after_days=12, expiry_months=1)
-    if LIVE_PAYMENT:
-        program["points_payment"] = {"points_per_unit": POINTS_PER_UNIT, "max_share": "0.5", "min_points": 100}
-    else:
-        program.pop("points_payment", None)
+    program["points_payment"] = {"points_per_unit": POINTS_PER_UNIT, "max_share": "0.5", "min_points": 100}
     path = tmp_path / "program.json"
     path.write_text(json.dumps(program, ensure_ascii=False), encoding="utf-8")
     monkeypatch.setenv("PROGRAM_FILE", str(path))
@@ -116,7 +109,7 @@ class IncentiveHistory(History):
             self.redemptions_and_activities(offset)
             self.use_coupons(offset)
             if offset % 6 == 3:
-                self.pay_with_points(offset, moment)
+                self.pay_with_points(offset)
             if offset == 20:
                 adjustment = {"adjustment_id": "fix-1", "points": 75, "reason": "goodwill"}
                 ok(self.api.post(f"/members/{self.books.members[0]}/adjustments", adjustment, role="ops"), 201)
@@ -162,28 +155,17 @@ class IncentiveHistory(History):
             code = self.rnd.choice(answer["coupons"])["code"]
             ok(self.api.post(f"/members/{member_id}/coupons/{code}/use", {"order_id": f"c{offset}-{member_id}"}))
 
-    def pay_with_points(self, offset: int, moment: datetime) -> None:
+    def pay_with_points(self, offset: int) -> None:
         """A member pays 200 points of an order, and returns half of it (half the points back)."""
         members = [load_member(member_id) for member_id in self.books.members]
         payers = [m.member_id for m in members if m is not None and m.status != "erased" and m.available >= 400]
         if not payers:
             return
         member_id, order_id = self.rnd.choice(payers), f"pp{offset}"
-        if LIVE_PAYMENT:
-            body = {"order_id": order_id, "amount": "80.00", "currency": "CNY", "points_payment": 200}
-            ok(self.api.post(f"/members/{member_id}/purchases", body), 201)
-            back = {"return_id": f"rp{offset}", "order_id": order_id, "amount": "40.00"}
-            ok(self.api.post(f"/members/{member_id}/returns", back), 201)
-            return
-        # Until the live path exists: the two entries it writes, put as they will be.
-        table = aws.client("dynamodb")
-        for kind, ref, points, value in (
-            ("points_payment", order_id, -200, Decimal("2.00")),
-            ("points_payment_refund", f"rp{offset}", 100, Decimal("1.00")),
-        ):
-            entry = LedgerEntry(kind, ref, points, moment, {"order_id": order_id, "value": value})
-            item = codec.entry_item(member_id, entry, moment, {}, None, None)
-            table.put_item(TableName=dynamo.table(), Item=dynamo.to_item(item))
+        body = {"order_id": order_id, "amount": "80.00", "currency": "CNY", "points_payment": 200}
+        ok(self.api.post(f"/members/{member_id}/purchases", body), 201)
+        back = {"return_id": f"rp{offset}", "order_id": order_id, "amount": "40.00"}
+        ok(self.api.post(f"/members/{member_id}/returns", back), 201)
 
     def close_segments(self, day: date) -> None:
         program, found = load_program(), Counter[str]()
@@ -303,7 +285,5 @@ def test_every_incentive_figure_of_every_day_matches_the_books(history: Any) -> 
     assert len({tuple(sorted(day.items())) for day in segments_by_day.values()}) > 20  # they moved
 
 
-def value_of(points: int) -> str | None:
-    if not LIVE_PAYMENT:
-        return None
+def value_of(points: int) -> str:
     return str((Decimal(points) / POINTS_PER_UNIT).quantize(Decimal("0.01"), ROUND_HALF_UP))
