@@ -438,5 +438,91 @@ def demo(members: int, days: int, seed: int, stores: int, workers: int, jobs_eve
         sys.exit(1)
 
 
+def _use_table(table: str | None) -> None:
+    """A deployed stack's table (AWS credentials from the environment), or the running `loyalty dev`."""
+    if table:
+        os.environ["TABLE_NAME"] = table
+    else:
+        _use_running_stack()
+    from chalicelib.config import reset
+
+    reset()
+
+
+@cli.command("export")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="A new directory.")
+@click.option("--table", default=None, help="A deployed stack's table (AWS credentials from the environment).")
+def export_table(out: Path, table: str | None) -> None:
+    """Export the members and campaigns of the table to OUT in DynamoDB's export format
+    (DYNAMODB_JSON, gzipped; what `loyalty simulate --export` reads)."""
+    if out.exists() and any(out.iterdir()):
+        raise click.ClickException(f"{out} is not empty")
+    _use_table(table)
+    from chalicelib import clock
+    from chalicelib.store import exports
+
+    click.echo(json.dumps(exports.export_members(out, clock.now()), sort_keys=True))
+
+
+@cli.command()
+@click.option("--program", "program_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--from", "first", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Count flows from.")
+@click.option("--to", "last", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Last day replayed.")
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A table export (`loyalty export`, or an AWS export's files). Default: export the table now.",
+)
+@click.option("--table", default=None, help="Without --export: a deployed stack's table to export first.")
+@click.option("--workers", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--check", is_flag=True, help="Also replay the current program and compare with the stored state.")
+@click.option("--json", "as_json", is_flag=True, help="Print the merged figures as JSON instead of the table.")
+def simulate(
+    program_file: Path,
+    first: datetime | None,
+    last: datetime | None,
+    export_dir: Path | None,
+    table: str | None,
+    workers: int,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """Replay every member's recorded history under the program in FILE (the program file's format,
+    optionally with `campaigns`), writing nothing; print current and proposed side by side."""
+    import tempfile
+
+    from chalicelib.program import PROGRAM_FILE, PROGRAM_FILE_ENV, ProgramFileError
+    from loyalty_tools import simulate as simulator
+
+    current = Path(os.environ.get(PROGRAM_FILE_ENV) or PROGRAM_FILE).read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="loyalty-export-") as scratch:
+        if export_dir is None:
+            _use_table(table)
+            from chalicelib import clock
+            from chalicelib.store import exports
+
+            export_dir = Path(scratch)
+            exports.export_members(export_dir, clock.now())
+        try:
+            run = simulator.run(
+                export_dir,
+                program_file.read_text(encoding="utf-8"),
+                current,
+                first.date() if first else None,
+                last.date() if last else None,
+                workers,
+                check=check,
+            )
+        except ProgramFileError as error:
+            raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps(run.report.as_dict(), sort_keys=True, default=str))
+        return
+    for line in simulator.table_lines(run):
+        click.echo(line)
+
+
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, time, tzinfo
+from functools import cache
 
 
 def local_date(moment: datetime, tz: tzinfo) -> date:
@@ -16,6 +17,7 @@ def month_key(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+@cache  # pure, and called for every lot of every member by the jobs' due dates and a replay of history
 def add_months(month: str, count: int) -> str:
     year, mon = (int(part) for part in month.split("-"))
     index = year * 12 + (mon - 1) + count
@@ -29,6 +31,7 @@ def months_between(earlier: str, later: str) -> int:
     return (y2 * 12 + m2) - (y1 * 12 + m1)
 
 
+@cache
 def last_day_of_month(month: str) -> date:
     year, mon = (int(part) for part in month.split("-"))
     return date(year, mon, calendar.monthrange(year, mon)[1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -83,8 +82,20 @@ class Member:
         }
 
     def clone(self) -> Member:
-        return copy.deepcopy(self)
-
+        """A copy to change: its containers and mutable parts are new, the values in them (str, int,
+        Decimal, date, frozen dataclasses) shared. Far cheaper than a deepcopy, which dominated a
+        replay of history (the program simulator clones once per write). A new mutable field must
+        be copied here (tests/unit/test_simulation.py checks every field)."""
+        copied = object.__new__(Member)
+        copied.__dict__.update(self.__dict__)
+        copied.wallet = self.wallet.copy()
+        copied.pending = [PendingLot(p.entry_id, p.points, p.release_on, p.month) for p in self.pending]
+        copied.spend_by_month = dict(self.spend_by_month)
+        copied.purchase_days = list(self.purchase_days)
+        copied.category_spend = dict(self.category_spend)
+        copied.marks = JobMarks(self.marks.expiring_through, self.marks.at_risk_for)
+        copied.campaign_uses = dict(self.campaign_uses)
+        return copied
 
 @dataclass
 class LedgerEntry:

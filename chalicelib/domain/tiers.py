@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 
 from chalicelib.domain.calendar import add_months, add_years, month_key
 from chalicelib.program import Program, Tier
@@ -14,9 +15,13 @@ ROLLING_MONTHS = 12
 
 def rolling_spend(spend_by_month: dict[str, Decimal], today: date) -> Decimal:
     """Qualifying spend of the current month and the 11 before it (month granularity)."""
-    current = month_key(today)
-    window = {add_months(current, -offset) for offset in range(ROLLING_MONTHS)}
+    window = _rolling_window(month_key(today))
     return sum((amount for month, amount in spend_by_month.items() if month in window), Decimal(0))
+
+
+@cache  # every purchase, return and review asks; a replay of history asks for every write
+def _rolling_window(current: str) -> frozenset[str]:
+    return frozenset(add_months(current, -offset) for offset in range(ROLLING_MONTHS))
 
 
 def prune_spend(spend_by_month: dict[str, Decimal], today: date) -> dict[str, Decimal]:

@@ -18,6 +18,9 @@ REPORTS = "reports/"
 REJECTS = "rejects/"
 WORK = "work/"
 AUDIENCE_EXPORTS = "exports/audiences/"  # POST /audiences/exports (services/audiences.py)
+# The program simulator on AWS (docs/simulate.md): DynamoDB's table exports, and each run's files.
+SIMULATION_EXPORTS = "simulations/exports/"
+SIMULATION_RUNS = "simulations/runs/"
 BAD_KEY = "_bad_key/"  # no store id starts with "_", so no store's outputs can land here
 
 # A store id ends up in ledger ids (`<store>/<receipt>`) and keys (`RECEIPT#<store>#...`): no '/' or '#'.
