@@ -78,6 +78,7 @@ class Tally:
     items: Counter[str] = field(default_factory=Counter)  # "<phase> <kind of item>" -> writes
     item_units: Counter[str] = field(default_factory=Counter)  # ... -> the table's write units
     large: dict[str, str] = field(default_factory=dict)  # item kind over 1 KB -> its size and largest parts
+    gsi_doubled: float = 0.0  # the half of global index copies' units that a transaction doubled
     reported_wru: float = 0.0  # what DynamoDB Local answered (short for transactions of many items)
     failed_writes: int = 0  # write units of failed conditional writes
     s3: Counter[str] = field(default_factory=Counter)
@@ -165,6 +166,8 @@ class Meter:
                 )
                 for name, value in units.items():
                     self.tally.write_units[f"{phase} {name}"] += value
+                if transactional:  # what the global indexes' copies cost if AWS does not double them
+                    self.tally.gsi_doubled += sum(units.get(i.name, 0) for i in self.indexes if not i.local) / 2
                 kind = item_kind(*key)
                 self.tally.items[f"{phase} {kind}"] += 1
                 self.tally.item_units[f"{phase} {kind}"] += units["table"]
@@ -350,19 +353,30 @@ def enrol_api(api: Any, ids: list[str]) -> None:
 
 
 def earns(stack: Stack, count: int, members: int, run: str) -> Tally:
+    """Repeat customers on a new day: each member enrolled and bought once yesterday (not
+    counted), then the counted earns, round robin over the members."""
+    from chalicelib import clock
+
     ids = [f"e{run}{n}" for n in range(members)]
     enrol_api(stack.api, ids)
-    stack.drain()  # the enrolments are not this workload's
+    with clock.simulated(lambda: datetime.now(UTC) - timedelta(days=1)):
+        for n, member_id in enumerate(ids):
+            _earn(stack, member_id, f"{run}-before-{n}")
+    stack.drain()  # yesterday's work is not this workload's
+    with measuring(stack) as tally:
+        for n in range(count):
+            _earn(stack, ids[n % members], f"{run}-{n}")
+    return tally
+
+
+def _earn(stack: Stack, member_id: str, order_id: str) -> None:
     lines = [
         {"sku": "A1", "category": "fresh", "amount": "68.50"},
         {"sku": "B7", "category": "household", "amount": "200.00"},
     ]
-    with measuring(stack) as tally:
-        for n in range(count):
-            body = {"order_id": f"{run}-{n}", "amount": "268.50", "currency": "CNY", "lines": lines}
-            status, answer = stack.api.post(f"/members/{ids[n % members]}/purchases", body)
-            assert status == 201, answer
-    return tally
+    body = {"order_id": order_id, "amount": "268.50", "currency": "CNY", "lines": lines}
+    status, answer = stack.api.post(f"/members/{member_id}/purchases", body)
+    assert status == 201, answer
 
 
 def redemptions(stack: Stack, count: int, members: int, run: str) -> Tally:
@@ -515,7 +529,8 @@ def counts_line(label: str, tally: Tally, units: int) -> list[str]:
     lines = [
         f"{label}:",
         f"  DynamoDB calls {per(sum(tally.calls.values())):.2f} ({calls}); read units {per(tally.read_units):.2f}",
-        f"  write units {per(tally.wru()):.2f} ({writes}; DynamoDB Local reported {per(tally.reported_wru):.2f})"
+        f"  write units {per(tally.wru()):.2f} ({writes}; {per(tally.gsi_doubled):.2f} of it the doubling of global "
+        f"index copies in transactions; DynamoDB Local reported {per(tally.reported_wru):.2f})"
         + (f"; failed writes {per(tally.failed_writes):.2f} WRU" if tally.failed_writes else ""),
         f"  stream records {per(tally.stream_records):.2f}; "
         + "; ".join(
@@ -562,8 +577,8 @@ def levers(tally: Tally, usage: model.Usage, units: int) -> list[tuple[float, st
             found.append(
                 (
                     wru * per_m * model.DYNAMODB_PER_WRU,
-                    f"index {target}: its copy costs {wru / units:.2f} WRU per earn (project less, or keep "
-                    "items that need no copy out of it)",
+                    f"index {target}: its copies cost {wru / units:.2f} WRU per earn (a write that moves the "
+                    "item's index key is a delete and a put; project less, or move the key less often)",
                 )
             )
     for name, writes in tally.items.items():
@@ -682,7 +697,7 @@ def start_stack(directory: Path) -> Iterator[Stack]:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as directory, start_stack(Path(directory)) as stack:
         if not args.quick:  # the JVM's JIT and this process's first calls are slow: warm both
-            earns(stack, 100, 20, "warm")
+            earns(stack, 100, 50, "warm")
             sales_file(stack, 300, 50, "warm")
         started = time.perf_counter()
         results: dict[str, Any] = {
@@ -738,7 +753,12 @@ def report(args: argparse.Namespace, results: dict[str, Any], memory: dict[str, 
     out += ["", "dollars:", *model.table(columns), ""]
     earn_total = sum(columns["per 1M earns"].values())
     verdict = "met" if earn_total <= model.EARN_GOAL else "NOT met"
-    out.append(f"goal <= ${model.EARN_GOAL:.2f} per million earns all-in: ${earn_total:.2f}, {verdict}")
+    undoubled = results["earn"].gsi_doubled * model.DYNAMODB_PER_WRU * model.MILLION / units["earn"]
+    out.append(
+        f"goal <= ${model.EARN_GOAL:.2f} per million earns all-in: ${earn_total:.2f}, {verdict} "
+        f"(${earn_total - undoubled:.2f} if AWS bills the global indexes' copies of a transaction's writes "
+        "as standard writes, not doubled)"
+    )
     out.append(f"jobs: ${sum(night.values()):.4f} a night, ${30 * sum(night.values()):.2f} for 30 nights")
     out += ["", "what would cut the earn's cost (dollars saved per million earns):"]
     for saved, what in levers(results["earn"], usages["earn"], units["earn"])[:6]:
@@ -749,7 +769,7 @@ def report(args: argparse.Namespace, results: dict[str, Any], memory: dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--earns", type=int, default=1000)
-    parser.add_argument("--earn-members", type=int, default=200)
+    parser.add_argument("--earn-members", type=int, default=1000, help="members the earns go to, round robin")
     parser.add_argument("--redemptions", type=int, default=300)
     parser.add_argument("--file-rows", type=int, default=10_000)
     parser.add_argument("--file-members", type=int, default=1000)
@@ -762,7 +782,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tiny run (tests): no warm-up, small inputs")
     args = parser.parse_args()
     if args.quick:
-        args.earns, args.earn_members, args.redemptions = 20, 5, 10
+        args.earns, args.earn_members, args.redemptions = 20, 20, 10
         args.file_rows, args.file_members, args.members, args.due = 200, 20, 100, 10
     memory = stage_memory(args.stage)
     print("\n".join(report(args, measure(args), memory)))
