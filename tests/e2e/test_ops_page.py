@@ -520,3 +520,67 @@ def test_behind_a_stage_prefix_the_page_calls_kpis_next_to_itself(
     assert f"/api/kpis?from={start.isoformat()}&to={today.isoformat()}" in proxy.paths, proxy.paths
     assert dom.by_id["ops-page"]["data-state"] == "ready", dom.text_of_id.get("message")
     assert dom.by_id["dashboard"].get("data-to") == today.isoformat()
+
+
+class CampaignCells(HTMLParser):
+    """The campaigns panel's cells: {campaign_id: {figure: (data-value, text)}}."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.rows: dict[str, dict[str, tuple[str, str]]] = {}
+        self._row = ""
+        self._cell: tuple[str, str, list[str]] | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        if "data-campaign" in found:
+            self._row = found["data-campaign"]
+            self.rows[self._row] = {}
+        if "data-campaign-figure" in found:
+            self._cell = (found["data-campaign-figure"], found.get("data-value", ""), [])
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell[2].append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._cell is not None and tag == "td":
+            name, value, text = self._cell
+            self.rows[self._row][name] = (value, "".join(text))
+            self._cell = None
+
+
+def test_the_campaigns_panel_shows_each_campaign_s_results(
+    chromium: str, dev: DevStack, keys: dict[str, str], data: dict[str, Any]
+) -> None:
+    # Given: a campaign that applied to a purchase (created after the KPI tests' data)
+    session = http()
+    now = dt.datetime.now(SHANGHAI)
+    campaign = {
+        "campaign_id": "ops-bonus",
+        "name": "Ops page bonus",
+        "starts_at": (now - dt.timedelta(days=1)).isoformat(timespec="seconds"),
+        "ends_at": (now + dt.timedelta(days=1)).isoformat(timespec="seconds"),
+        "effect": {"bonus_points": 7},
+        "limits": {"budget_points": 1000},
+    }
+    ops = {"Authorization": f"Bearer {keys['ops']}"}
+    created = session.post(f"{dev.api}/campaigns", json=campaign, headers=ops, timeout=30)
+    assert created.status_code == 201, created.text
+    body = {"order_id": "ops-camp-o1", "amount": "1234.50", "currency": "CNY"}
+    bought = session.post(
+        f"{dev.api}/members/ops-m3/purchases", json=body, headers={"Authorization": f"Bearer {keys['storefront']}"}
+    )
+    assert bought.status_code == 201, bought.text
+    results = session.get(f"{dev.api}/campaigns/ops-bonus/results", headers=ops, timeout=30).json()
+    assert (results["applied"], results["points_granted"], results["budget_left"]) == (1, 7, 993)
+
+    # When: the page is opened with the ops key
+    cells = CampaignCells(dump_dom(chromium, page_url(dev.api, key=keys["ops"])))
+
+    # Then: the panel shows that campaign's results as the route answers them, formatted for reading
+    shown = cells.rows["ops-bonus"]
+    for figure in ("participants", "applied", "points_granted", "budget_left", "coupons_issued", "coupons_used"):
+        assert shown[figure][0] == str(results[figure]), (figure, shown, results)
+    assert shown["participant_sales"] == ("1234.50", "1,234.50")
