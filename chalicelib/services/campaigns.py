@@ -24,6 +24,7 @@ from chalicelib.store import codec, dynamo
 from chalicelib.store.members import Extra
 
 T = TypeVar("T")
+MAX_SALES_ITEMS = 20  # participants'-sales counters one purchase may add (after the campaigns it applied)
 CACHE_TTL = timedelta(seconds=30)  # a new, paused or extended campaign takes effect within this
 # table -> (loaded at, the active campaigns, every campaign by id: a return finds an ended one's budget)
 _cache: dict[str, tuple[datetime, list[Campaign], dict[str, Campaign]]] = {}
@@ -233,7 +234,8 @@ def _tallies(
     budget charge), and, for a purchase, those the member took part in before whose window it is in
     (participants' sales). Each on its own shard item: never a hot item (docs/campaigns.md)."""
     sale: dict[str, int | Decimal] = {"orders": 1, "sales": facts.amount} if facts.trigger == "purchase" else {}
-    extras, granted = [], dict(credited.granted)
+    extras: list[Extra] = []
+    granted = dict(credited.granted)
     for campaign in running:
         cid, count = campaign.campaign_id, campaign.limits.shard_count()
         shard, final = charges.get(cid, (campaign_budget.home(member_id, count), False))
@@ -242,6 +244,8 @@ def _tallies(
             counts = {"applied": 1, "granted": granted[cid], "participants": int(uses == 0), **sale}
             counts["coupons_issued"] = int(campaign.effect.coupon is not None)
         elif sale and uses and campaign.starts_at <= facts.occurred_at < campaign.ends_at:
+            if len(extras) >= MAX_SALES_ITEMS + len(granted):
+                continue  # a transaction holds at most 100 items: participants' sales beyond these go uncounted
             counts = dict(sale)
         else:
             continue

@@ -161,3 +161,16 @@ def test_results_count_participants_their_sales_in_the_window_and_returns(api: A
     assert (after["points_granted"], after["budget_left"]) == (80, 920)
     assert api.get("/campaigns/nope/results", role="ops")[0] == 404
     assert api.get("/campaigns/md/results")[0] == 403  # a storefront key
+
+
+def test_one_purchase_counts_participants_sales_for_at_most_20_campaigns(api: Api, on_wednesday: FixedClock) -> None:
+    for n in range(22):
+        create(f"w{n:02d}", effect={"bonus_points": 1}, days={"weekdays": [3]})
+    enrol("m1")
+    wednesday = points.record_purchase(purchase_command("m1", {"order_id": "o1", "amount": "10.00", "currency": "CNY"}))
+    assert wednesday["entry"]["points"] == 10 + 22  # every campaign applies: none is left out
+    body = {"order_id": "o2", "amount": "10.00", "currency": "CNY", "occurred_at": "2026-11-24T10:00:00+08:00"}
+    points.record_purchase(purchase_command("m1", body))  # Tuesday: a participant's sale for 20 of them
+    orders = [campaigns.results(f"w{n:02d}")["participant_orders"] for n in range(22)]
+    assert sorted(orders) == [1, 1] + [2] * 20
+    assert check.check_member("m1") == []
