@@ -1,5 +1,7 @@
-"""Campaigns: ops create, list, read and pause them; purchases apply the active ones, read through a
-30-second in-process cache so an earn stays one Query + one transaction (docs/campaigns.md)."""
+"""Campaigns: ops create, list, read, pause them and read their results; purchases, enrolments and
+activities apply the active ones, read through a 30-second in-process cache, with their budget
+charges and result counters (sharded items, campaign_budget.py) in the write's own transaction, so
+an earn stays one Query + one transaction (docs/campaigns.md)."""
 
 from __future__ import annotations
 
