@@ -109,3 +109,23 @@ def kpi_rollup(event: DynamoDBEvent) -> dict[str, int]:
     from chalicelib.services import kpis
 
     return kpis.roll_up(event.to_dict()["Records"]).as_dict()
+
+
+# --- Domain events (docs/api.md, "Events") ---------------------------------------------------------------
+# The table's stream is the outbox: each change's events are written in its own transaction
+# (domain/outbox.py) and this handler puts them on the bus, 10 per PutEvents call. A record whose
+# events keep failing is reported (ReportBatchItemFailures); Lambda retries from it, then sends the
+# range to the mapping's on-failure queue (infra/). `loyalty dev`'s stream pump calls it too.
+
+
+@app.on_dynamodb_record(
+    stream_arn=KPI_STREAM_PLACEHOLDER,
+    batch_size=100,
+    starting_position="TRIM_HORIZON",
+    name="event_outbox",
+    maximum_batching_window_in_seconds=1,
+)
+def event_outbox(event: DynamoDBEvent) -> dict[str, list[dict[str, str]]]:
+    from chalicelib.services import outbox
+
+    return outbox.publish_records(event.to_dict()["Records"])

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 FIVE_MINUTES = Duration.minutes(5)
 HOUR = Duration.hours(1)
 RUNBOOK = "Runbook: infra/DEPLOY.md, 'Alarms'."
+# What each table-stream consumer keeps up to date (its alarms say what is late or missing).
+STREAM_WORK = {"kpi_rollup": "the KPI day rows", "event_outbox": "the domain events on the bus"}
 # Kinds of function whose failed invocations Lambda or the source retries by itself: a single error
 # or throttle often heals on the retry, so their alarms wait for 2 of 3 periods. An API call or an
 # authorizer is not retried by anyone of ours: 1 of 1. Jobs are not retried (their next hourly run
@@ -133,9 +135,10 @@ class Monitoring(Construct):
             "EventsFailed",
             app_metric(metrics.EVENTS_FAILED),
             threshold=1,
-            description="Domain events could not be put on the event bus (the writes themselves "
-            "committed); downstream tools miss them. First response: check the functions' "
-            "logs for 'event publication failed' and the bus's quotas.",
+            description="The outbox's stream handler could not put domain events on the event bus after "
+            "its retries (the writes committed, and their events with them): it reports the record, "
+            "Lambda retries it, then skips it to the handler's on-failure queue (EventOutbox-FailedBatches). "
+            "First response: EventOutbox's log for 'event publication failed', the bus and its quotas.",
         )
         self.dashboard = self._dashboard()
 
@@ -432,13 +435,14 @@ class Monitoring(Construct):
         consumer = stream.consumer
         function_name = self.stack.function(consumer.logical_id).ref
         lag = self.stack.stage.stream_lag_seconds
+        work = STREAM_WORK.get(consumer.name, "its work")
         self._alarm(
             f"{consumer.logical_id}-Lag",
             lambda_metric(function_name, "IteratorAge", statistic="Maximum"),
             threshold=lag * 1000,  # IteratorAge is in milliseconds
             comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             description=f"{consumer.logical_id} ({consumer.name!r}) read a table-stream record more than {lag} s "
-            "after it was written: what it maintains (kpi_rollup: the KPI day rows) is behind. Records older than "
+            f"after it was written: what it maintains ({work}) is behind. Records older than "
             f"{stream.max_record_age_s // 3600} h are skipped to its on-failure queue. First response: its Errors "
             "(a batch failing again and again) and Duration, then table throttles.",
         )
@@ -449,7 +453,7 @@ class Monitoring(Construct):
             description=f"{consumer.logical_id} ({consumer.name!r}) skipped table-stream records: a batch failed "
             "every retry or grew too old. The message names the shard and sequence range, not the "
             "records. First response: the function's log for the cause, fix it, then re-read the "
-            "range from the stream within 24 h of the writes, or rebuild the affected KPI days (DEPLOY.md).",
+            f"range from the stream within 24 h of the writes (DEPLOY.md); until then {work} miss those changes.",
         )
 
     def _ingestion_alarms(self) -> None:

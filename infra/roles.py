@@ -8,15 +8,16 @@ What each kind of function touches (read from the code it runs, chalicelib/):
 
 - API (`APIHandler`): table items and indexes; PutObject on `incoming/*` (the stores' presigned
   upload URLs are signed with it) and on `exports/audiences/*` (audience exports);
-  upload URLs are signed with its credentials, and S3 checks the signer's permission); the bus.
+  upload URLs are signed with its credentials, and S3 checks the signer's permission).
 - authorizer: the API-key items only (leading key `APIKEYS`): GetItem, UpdateItem (last used).
 - SQS consumer of a queue (ingestion): table items and indexes; the bucket's prefixes with the
-  actions of OBJECT_ACCESS, and ListBucket; its queue: consume, and send (a file's chunks); the bus.
+  actions of OBJECT_ACCESS, and ListBucket; its queue: consume, and send (a file's chunks).
 - SQS consumer of a DLQ (`<queue>-dlq`: the failed file's report and event): table items and
-  indexes; PutObject on `reports/*`; that DLQ: consume; the bus.
-- table-stream consumer (the KPI roll-up): table items; the table's stream; its on-failure queue.
-- scheduled job: table items and indexes; the bus; the jobs' on-failure queue.
-- `@app.lambda_function`: table items and indexes; the bus.
+  indexes; PutObject on `reports/*`; that DLQ: consume.
+- table-stream consumer: the table's stream; its on-failure queue; and the KPI roll-up: table
+  items; the outbox (OUTBOX_HANDLER): PutEvents on the bus, nothing of the table but its stream.
+- scheduled job: table items and indexes; the jobs' on-failure queue.
+- `@app.lambda_function`: table items and indexes.
 
 Every one of them also writes to its own log group, sends X-Ray traces, and reads the signing
 secret: `chalicelib.config.settings()`, which every function calls for its table's name, fetches the
@@ -40,6 +41,7 @@ from chalicelib.ingest import names as prefixes
 from chalicelib.store.keys import API_KEYS_PK
 from infra.discovery import Function
 
+from chalicelib.store.stream_filter import OUTBOX_HANDLER
 TABLE_ITEMS = [
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
@@ -109,10 +111,12 @@ def statements(function: Function, resources: Resources, consumed: Consumed | No
     found.append(iam.PolicyStatement(sid="TableItems", actions=TABLE_ITEMS, resources=[r.table.table_arn]))
     if function.kind != "stream" and r.index_arns:
         found.append(iam.PolicyStatement(sid="TableIndexes", actions=["dynamodb:Query"], resources=r.index_arns))
-    if function.kind != "stream":
-        found.append(
-            iam.PolicyStatement(sid="PublishEvents", actions=["events:PutEvents"], resources=[r.bus.event_bus_arn])
+    if function.name == OUTBOX_HANDLER:
+        # The only publisher: the events come with the stream's images, the table is never read.
+        publish = iam.PolicyStatement(
+            sid="PublishEvents", actions=["events:PutEvents"], resources=[r.bus.event_bus_arn]
         )
+        return [*found, *_stream_statements(function, r), publish]
     if function.kind == "api":
         found.append(_objects(r.bucket, prefixes.INCOMING, ["s3:PutObject"]))
         # POST /audiences/exports writes the CSV itself, multipart when it is large.
@@ -131,24 +135,7 @@ def statements(function: Function, resources: Resources, consumed: Consumed | No
             )
             found.append(iam.PolicyStatement(sid="SendToQueue", actions=SEND, resources=[consumed.queue.queue_arn]))
     elif function.kind == "stream":
-        assert r.stream_arn is not None
-        found += [
-            # What Lambda's poller calls with the function's role for a mapping that names the
-            # stream. Not dynamodb:ListStreams: IAM evaluates it on '*' only (no resource-level
-            # permission), so granting it on the stream would grant nothing, and the mapping does
-            # not list streams.
-            iam.PolicyStatement(
-                sid="ReadTableStream",
-                actions=["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
-                resources=[r.stream_arn],
-            ),
-            # Lambda sends a skipped batch's description to the on-failure queue as the function.
-            iam.PolicyStatement(
-                sid="SendStreamFailures",
-                actions=["sqs:SendMessage"],
-                resources=[r.stream_failures[function.logical_id].queue_arn],
-            ),
-        ]
+        found += _stream_statements(function, r)
     elif function.kind == "schedule":
         assert r.job_failures is not None
         # Lambda sends a failed run's description to the on-failure queue as the function.
@@ -164,6 +151,27 @@ def _objects(bucket: s3.IBucket, prefix: str, actions: list[str]) -> iam.PolicyS
 
 def object_prefixes(found: list[iam.PolicyStatement]) -> list[str]:
     """The bucket prefixes these statements grant (for the cdk-nag acknowledgement of each)."""
+def _stream_statements(function: Function, r: Resources) -> list[iam.PolicyStatement]:
+    assert r.stream_arn is not None
+    return [
+        # What Lambda's poller calls with the function's role for a mapping that names the
+        # stream. Not dynamodb:ListStreams: IAM evaluates it on '*' only (no resource-level
+        # permission), so granting it on the stream would grant nothing, and the mapping does
+        # not list streams.
+        iam.PolicyStatement(
+            sid="ReadTableStream",
+            actions=["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+            resources=[r.stream_arn],
+        ),
+        # Lambda sends a skipped batch's description to the on-failure queue as the function.
+        iam.PolicyStatement(
+            sid="SendStreamFailures",
+            actions=["sqs:SendMessage"],
+            resources=[r.stream_failures[function.logical_id].queue_arn],
+        ),
+    ]
+
+
     return [
         prefix
         for prefix in (prefixes.INCOMING, prefixes.WORK, prefixes.REPORTS, prefixes.REJECTS, prefixes.AUDIENCE_EXPORTS)

@@ -37,7 +37,7 @@ from constructs import Construct
 from chalicelib.config import Settings
 from chalicelib.ingest import names as prefixes
 from chalicelib.store.schema import table_definition
-from chalicelib.store.stream_filter import PATTERNS_BY_HANDLER, filter_criteria
+from chalicelib.store.stream_filter import PARTIAL_BATCH_HANDLERS, PATTERNS_BY_HANDLER, filter_criteria
 from infra import metrics, roles
 from infra.discovery import AppHandlers, Function, SqsConsumer, StreamConsumer, discover, load_app
 from infra.edge import sam_gateway_responses
@@ -547,6 +547,9 @@ class LoyaltyStack(Stack):
             resource.add_property_override(prefix + name, value)
 
     def _configure_api(self) -> None:
+        if stream.consumer.name in PARTIAL_BATCH_HANDLERS:
+            # It answers the first record whose work failed: Lambda retries from there, not the batch.
+            overrides["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
         self.api_access_logs: logs.LogGroup | None = None
         if not self.handlers.logical_ids("api"):
             return

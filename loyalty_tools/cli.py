@@ -63,7 +63,7 @@ def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, ho
     from loyalty_tools.local.scheduler import Scheduler, scheduled_jobs
     from loyalty_tools.local.server import chalice_config, create_server
     from loyalty_tools.local.stack import create_resources, use_endpoints
-    from loyalty_tools.local.streams import StreamPump, stream_handler
+    from loyalty_tools.local.streams import StreamPump, stream_handlers
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)  # "found credentials/endpoint" for every client
@@ -89,9 +89,9 @@ def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, ho
         if dead_letters is not None:
             dlq_pump = SqsPump(resources.dead_letter_queue_url, dead_letters[1], function_name=dead_letters[0]).start()
             running.callback(dlq_pump.stop)
-        rollup = stream_handler(app)
-        if rollup is not None:
-            stream_pump = StreamPump(resources.table_name, rollup[1], function_name=rollup[0]).start()
+        readers = stream_handlers(app)  # the KPI roll-up and the outbox: one pump each, as on AWS
+        for name, handler, batch_size in readers:
+            stream_pump = StreamPump(resources.table_name, handler, function_name=name, batch_size=batch_size).start()
             running.callback(stream_pump.stop)
         scheduled = scheduled_jobs(app)
         scheduler = Scheduler(
@@ -117,7 +117,7 @@ def dev(port: int, emulator_port: int, dynamodb_port: int, data: Path | None, ho
         click.echo(f"queue: {resources.queue_name} (dead letters: {resources.dead_letter_queue_name})")
         click.echo(f"event bus: {resources.event_bus_name}")
         click.echo(f"ingestion: {ingest[0] if ingest else 'no @app.on_sqs_message handler: messages stay queued'}")
-        click.echo(f"table stream: {rollup[0] if rollup else 'no @app.on_dynamodb_record handler'}")
+        click.echo(f"table stream: {', '.join(r[0] for r in readers) or 'no @app.on_dynamodb_record handler'}")
         click.echo(f"jobs: {', '.join(scheduled) or 'none'} (every {SCHEDULER_INTERVAL_SECONDS:g} s)")
         click.echo("ready")
         sys.stdout.flush()

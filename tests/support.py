@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -181,3 +182,64 @@ def activity_command(member_id: str, body: dict[str, Any]) -> commands.RecordAct
 
 def adjustment_command(member_id: str, body: dict[str, Any]) -> commands.Adjust:
     return models.AdjustmentRequest.model_validate(body).command(member_id)
+
+
+class _MotoStreams:
+    """The stream API of moto's in-process DynamoDB, from its backend: moto routes the
+    `dynamodbstreams` client's requests to DynamoDB itself, which answers 'not yet implemented'."""
+
+    def __init__(self) -> None:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+        self.backend = dynamodbstreams_backends[DEFAULT_ACCOUNT_ID][os.environ.get("AWS_DEFAULT_REGION", "us-east-1")]
+
+    def describe_stream(self, StreamArn: str) -> dict[str, Any]:
+        return {"StreamDescription": self.backend.describe_stream(StreamArn)}
+
+    def get_shard_iterator(
+        self, StreamArn: str, ShardId: str, ShardIteratorType: str, SequenceNumber: str | None = None
+    ) -> dict[str, Any]:
+        number = int(SequenceNumber) if SequenceNumber is not None else None
+        found = self.backend.get_shard_iterator(StreamArn, ShardId, ShardIteratorType, number)
+        return {"ShardIterator": found.arn}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        answer: dict[str, Any] = self.backend.get_records(ShardIterator, Limit)
+        return answer
+
+
+class Outbox:
+    """The table's stream handed to the outbox's stream handler (`event_outbox`), as Lambda and
+    `loyalty dev` do: the domain events are published from it, not by the writes. Turns the stream
+    on when the table has none (moto tables are made without, see moto_table_definition).
+    `deliver()` publishes what was committed since its last call."""
+
+    def __init__(self, table: str) -> None:
+        from app import app
+        from loyalty_tools.local.streams import StreamPump, stream_handlers
+
+        dynamodb = aws.client("dynamodb")
+        if not dynamodb.describe_table(TableName=table)["Table"].get("LatestStreamArn"):
+            spec = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+            dynamodb.update_table(TableName=table, StreamSpecification=spec)
+        self.answers: list[Any] = []  # what the handler answered, batch by batch
+        (handler, batch_size) = next((h, b) for name, h, b in stream_handlers(app) if name == "event_outbox")
+
+        def answering(event: dict[str, Any], context: Any) -> Any:
+            self.answers.append(handler(event, context))
+            return self.answers[-1]
+
+        self.pump = StreamPump(table, answering, function_name="event_outbox", batch_size=batch_size)
+        if not os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+            self.pump._client = _MotoStreams()  # the table is moto's, in this process
+
+    def deliver(self) -> int:
+        return self.pump.drain()
+
+
+def as_emitted(event: Any) -> tuple[str, dict[str, Any]]:
+    """A published event's type and detail as the change emitted it, without the `event_id` and
+    `segment` the outbox adds."""
+    detail = {name: value for name, value in event.detail.items() if name not in ("event_id", "segment")}
+    return event.detail_type, detail

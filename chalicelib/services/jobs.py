@@ -6,7 +6,7 @@ A run, for one job and one date (`as_of`, program time):
 - for each one reads the member's state (one consistent Query, as the API does), applies the
   job's pure rule (domain/jobs.py) and commits with the same version-guarded transaction as the
   API: a purchase that lands in between makes the commit fail, and the job reads again, so it
-  never overwrites a newer balance; events go out after the commit;
+  never overwrites a newer balance; its events are committed with it (the stream publishes them);
 - is idempotent: a member the job dealt with leaves the index (its due date moves on), and the
   entries that change points have fixed ids (`expire#<yyyy-mm>`, `release#<purchase entry>`,
   `birthday#<yyyy>`), so running the job twice for a date changes nothing the second time;
@@ -25,7 +25,7 @@ from datetime import date, datetime
 from datetime import time as day_time
 from typing import Any
 
-from chalicelib import clock, events
+from chalicelib import clock
 from chalicelib.domain import jobs
 from chalicelib.domain.calendar import local_date
 from chalicelib.domain.errors import Busy
@@ -186,7 +186,7 @@ class _Run:
                 return  # an earlier run already did it
             except (members.VersionConflict, cards.CardNumberTaken):
                 continue
-            self.result.events += len(change.events) - events.publish(change.events)
+            self.result.events += len(change.events)  # committed with the change: the stream publishes them
             self._count(change)
             return
         raise Busy(f"member {member_id} kept changing during the {self.name} job")

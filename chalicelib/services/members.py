@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from chalicelib import clock, events
+from chalicelib import clock
 from chalicelib.domain import attribution, rules, segments, tiers
 from chalicelib.domain.calendar import expiry_month, local_date
 from chalicelib.domain.campaigns import BudgetExhausted, PurchaseFacts
@@ -55,7 +55,6 @@ def enrol(command: Enrol) -> dict[str, Any]:
             continue
         except members.Replay as replay:
             return _replayed(replay.item or members.get_entry(member_id, f"enrol#{member_id}") or {}, digest)
-        events.publish(change.events)
         jobs.grant_missed_birthday(member_id, command.birthday)  # enrolled after today's birthday run
         return answer
     raise Busy("could not find a free card number, retry shortly")

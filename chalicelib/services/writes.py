@@ -1,5 +1,6 @@
 """The shared shape of every member write: read, decide, commit once, retry on a lost race,
-answer a replayed client id from its stored entry, publish events after the commit."""
+answer a replayed client id from its stored entry. The events go in the same transaction (the
+outbox, domain/outbox.py); the table's stream publishes them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib import clock, events
+from chalicelib import clock
 from chalicelib.config import settings
 from chalicelib.domain.errors import Busy, Conflict, InvalidRequest, LoyaltyError, MemberNotFound
 from chalicelib.domain.model import Member, MemberChange
@@ -119,7 +120,6 @@ def member_write(
             continue
         except StoreError as exc:
             raise Busy("the points store is busy, retry shortly") from exc
-        events.publish(event for change in plan.changes for event in change.events)
         logger.info(
             "member write committed", extra={"member_id": member_id, "entry_id": entry_id, "attempts": attempt + 1}
         )

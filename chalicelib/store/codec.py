@@ -124,6 +124,11 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def json_text(value: Any) -> str:
+    """Compact JSON of plain and domain values, as stored in an attribute (an item's bytes are its cost)."""
+    return json.dumps(jsonable(value), separators=(",", ":"), ensure_ascii=False)
+
+
 def entry_item(
     member_id: str,
     entry: LedgerEntry,

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.domain import outbox
 from chalicelib.domain.calendar import local_date
 from chalicelib.domain.errors import LoyaltyError
 from chalicelib.domain.model import Member, MemberChange
@@ -63,7 +64,18 @@ def get_entry(member_id: str, entry_id: str) -> dict[str, Any] | None:
     return dynamo.get(keys.entry_key(member_id, entry_id))
 
 
-def _profile_op(change: MemberChange, new_profile: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _outbox(change: MemberChange, now: datetime) -> str | None:
+    """The change's events, stored in its own transaction (domain/outbox.py): the stream publishes them."""
+    program = load_program()
+    found = outbox.member_outbox(program, change, local_date(now, program.tz))
+    return None if found is None else codec.json_text(found)
+
+
+def _profile_op(
+    change: MemberChange, new_profile: dict[str, Any], now: datetime, events: str | None = None
+) -> dict[str, Any]:
+    """`events`: the change's outbox when it has no ledger entry to carry it; otherwise the
+    profile's outbox is removed, so the next write of the profile never publishes it again."""
     member = change.after
     state = {**codec.profile_state(member), **due_attributes(member)}
     # `changed_at`: the time of the write, by the engine's clock; the KPI roll-up dates a profile's
@@ -72,11 +84,13 @@ def _profile_op(change: MemberChange, new_profile: dict[str, Any], now: datetime
     audience = audience_attributes(member, local_date(now, load_program().tz))
     if change.before is None:
         item = {**keys.profile_key(member.member_id), **state, **audience, **new_profile, "version": 1}
-        return dynamo.put({**item, "changed_at": changed_at}, condition="attribute_not_exists(pk)")
+        item = {**item, "changed_at": changed_at, outbox.OUTBOX: events}  # a None value is not stored
+        return dynamo.put(item, condition="attribute_not_exists(pk)")
     before = {**codec.profile_state(change.before), **due_attributes(change.before)}
     changed = {name: value for name, value in state.items() if before.get(name) != value}
     # Always: the stored segment may be days old (it drifts without writes), not as of the state read.
-    return _versioned_update(member.member_id, change.before.version, changed_at, {**changed, **audience})
+    changes = {**changed, **audience, outbox.OUTBOX: events}
+    return _versioned_update(member.member_id, change.before.version, changed_at, changes)
 
 
 def _versioned_update(member_id: str, version: int, changed_at: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +149,7 @@ def transaction_items(commit: Commit, now: datetime) -> tuple[list[dict[str, Any
     for change_index, change in enumerate(commit.changes):
         member_id = change.after.member_id
         balances = change.after.balances()
+        events = _outbox(change, now)
         for entry_index, entry in enumerate(change.entries):
             primary = change_index == 0 and entry_index == 0
             item = codec.entry_item(
@@ -145,9 +160,12 @@ def transaction_items(commit: Commit, now: datetime) -> tuple[list[dict[str, Any
                 commit.fingerprint if primary else None,
                 commit.response if primary else None,
             )
+            if entry_index == 0 and events is not None:
+                item[outbox.OUTBOX] = events  # not projected to the ledger index: costs this item only
             items.append(dynamo.put(item, condition="attribute_not_exists(pk)", old_on_fail=primary))
             roles.append("primary" if primary else "entry")
-        items.append(_profile_op(change, commit.new_profile if change_index == 0 else {}, now))
+        on_profile = None if change.entries else events
+        items.append(_profile_op(change, commit.new_profile if change_index == 0 else {}, now, on_profile))
         roles.append("profile")
         for op in _lot_ops(change) + _pending_ops(change):
             items.append(op)
@@ -190,7 +208,8 @@ def stored_response(item: dict[str, Any]) -> dict[str, Any]:
 def write_profile(member: Member, changes: dict[str, Any], extras: Sequence[Extra], now: datetime) -> None:
     """A profile change outside the points rules (contact, name, preferences, erasure), with the
     extra items it needs (contact claims), in one transaction guarded by the member's version."""
-    update = _versioned_update(member.member_id, member.version, now.isoformat(), changes)
+    # The version moves: an outbox left by an earlier write must not be read as this write's.
+    update = _versioned_update(member.member_id, member.version, now.isoformat(), {**changes, outbox.OUTBOX: None})
     try:
         dynamo.transact([update, *(extra.op for extra in extras)])
     except dynamo.Cancelled as cancelled:

@@ -16,6 +16,10 @@ Lots, pending lots, activity counters, contacts, keys, receipts, file runs, the 
 roll-up's own markers never reach it: half or more of a member write's records, and every write of
 the roll-up itself.
 
+The outbox (`services/outbox.py`) reads the records whose new image carries an outbox (the events
+committed with a change, domain/outbox.py): a ledger entry when it is inserted, a member's profile,
+a sales file's run item. Every other record, most of a member write's, never invokes it.
+
 Patterns use the subset of Lambda's filter syntax that `matches` evaluates: exact values, `prefix`,
 `anything-but` and `exists`, on the record's metadata (`eventName`, `dynamodb.Keys`).
 """
@@ -25,7 +29,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.store.keys import COUPON_PREFIX, ENTRY_PREFIX, SK, STATE_PREFIX
+from chalicelib.domain.outbox import OUTBOX
+from chalicelib.store.keys import COUPON_PREFIX, ENTRY_PREFIX, FILE_PREFIX, PK, SK, STATE_PREFIX
 
 KPI_ROLLUP_PATTERNS: tuple[dict[str, Any], ...] = (
     {"dynamodb": {"Keys": {SK: {"S": [STATE_PREFIX]}}}},
@@ -33,9 +38,23 @@ KPI_ROLLUP_PATTERNS: tuple[dict[str, Any], ...] = (
     {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {SK: {"S": [{"prefix": COUPON_PREFIX}]}}}},
 )
 
+_HAS_OUTBOX = {OUTBOX: {"S": [{"exists": True}]}}
+OUTBOX_PATTERNS: tuple[dict[str, Any], ...] = (
+    {"eventName": ["INSERT"], "dynamodb": {"Keys": {SK: {"S": [{"prefix": ENTRY_PREFIX}]}}, "NewImage": _HAS_OUTBOX}},
+    {"dynamodb": {"Keys": {SK: {"S": [STATE_PREFIX]}}, "NewImage": _HAS_OUTBOX}},
+    {"dynamodb": {"Keys": {PK: {"S": [{"prefix": FILE_PREFIX}]}}, "NewImage": _HAS_OUTBOX}},
+)
+
 # Stream handler (the name in `@app.on_dynamodb_record(name=...)`) -> the records it is given.
 # A handler missing here gets every record.
-PATTERNS_BY_HANDLER: dict[str, tuple[dict[str, Any], ...]] = {"kpi_rollup": KPI_ROLLUP_PATTERNS}
+OUTBOX_HANDLER = "event_outbox"  # app.py's handler that publishes the events (the only publisher)
+PATTERNS_BY_HANDLER: dict[str, tuple[dict[str, Any], ...]] = {
+    "kpi_rollup": KPI_ROLLUP_PATTERNS,
+    OUTBOX_HANDLER: OUTBOX_PATTERNS,
+}
+# Stream handlers that answer which record failed (`batchItemFailures`) rather than raising: their
+# mapping reports batch item failures (infra/), and `loyalty dev`'s pump hands such a batch again.
+PARTIAL_BATCH_HANDLERS: frozenset[str] = frozenset({OUTBOX_HANDLER})
 
 
 def filter_criteria(patterns: tuple[dict[str, Any], ...]) -> dict[str, Any]:

@@ -5,7 +5,9 @@ the very function Lambda calls (`@app.on_dynamodb_record`'s handler) with Lambda
 batch whose handler raised is delivered again on the next poll, as Lambda retries; the roll-up
 counts each record once, so a restart that reads the stream from the start again is harmless.
 The handler gets only the records its event filter passes (chalicelib/store/stream_filter.py, the
-same patterns as the event source mapping on AWS).
+same patterns as the event source mapping on AWS). Each handler has its own pump, as each has its own
+event source mapping on AWS (the KPI roll-up, the outbox that publishes the domain events); a batch
+whose handler answers `batchItemFailures` is delivered again, as Lambda retries it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.store import aws
@@ -29,14 +31,12 @@ log = logging.getLogger(__name__)
 StreamHandler = Callable[[dict[str, Any], Any], Any]
 
 
-def stream_handler(app: Chalice) -> tuple[str, StreamHandler] | None:
-    """(name, Lambda entry point) of the app's only DynamoDB stream handler."""
+def stream_handlers(app: Chalice) -> list[tuple[str, StreamHandler, int]]:
+    """(name, Lambda entry point, batch size) of each of the app's DynamoDB stream handlers."""
     from chalice.app import DynamoDBEventConfig
 
     sources = [source for source in app.event_sources if isinstance(source, DynamoDBEventConfig)]
-    if len(sources) != 1:
-        return None
-    return sources[0].name, app.handler_map[sources[0].name]
+    return [(source.name, app.handler_map[source.name], source.batch_size) for source in sources]
 
 
 def streams_client() -> Any:
@@ -49,8 +49,9 @@ def streams_client() -> Any:
 
 @dataclass
 class _Shard:
-    iterator: str | None
-    done: bool = False
+    iterator: str | None  # None: the shard is closed and read to its end
+    pending: list[dict[str, Any]] = field(default_factory=list)  # passed the filter, not yet handed over
+    checkpoint: str | None = None  # the sequence number of the last record handed over
 
 
 class StreamPump(Worker):
@@ -94,22 +95,41 @@ class StreamPump(Worker):
         return total
 
     def poll_once(self) -> int:
-        """One GetRecords per open shard; the records found go to the handler in batches."""
+        """One GetRecords (a page of up to 1,000) per open shard. The records the handler's filter
+        passes wait until they fill a batch, or the shard has nothing newer (as Lambda fills a batch
+        within its batching window); returns how many records were read or handed over."""
         client = self._client = self._client or streams_client()
         self._discover(client)
-        delivered = 0
+        moved = 0
         for shard_id, shard in self._shards.items():
-            if shard.done or shard.iterator is None:
-                continue
-            answer = client.get_records(ShardIterator=shard.iterator, Limit=min(self.batch_size, 1000))
-            records = answer.get("Records", [])
-            if records and not self._deliver(records):
-                continue  # keep the iterator: the same records come again next poll
-            shard.iterator = answer.get("NextShardIterator")
-            shard.done = shard.iterator is None
-            delivered += len(records)
-            log.debug("stream pump: shard %s delivered %d", shard_id, len(records))
-        return delivered
+            records: list[dict[str, Any]] = []
+            if shard.iterator is not None:
+                answer = client.get_records(ShardIterator=shard.iterator, Limit=1000)
+                records = answer.get("Records", [])
+                shard.iterator = answer.get("NextShardIterator")
+                converted = [lambda_record(record, self._stream_arn or "") for record in records]
+                shard.pending += [record for record in converted if passes(record, self.patterns)]
+                moved += len(records)
+            while shard.pending and (len(shard.pending) >= self.batch_size or not records):
+                batch = shard.pending[: self.batch_size]
+                if not self._deliver(batch):
+                    self._rewind(client, shard_id, shard)  # the same records come again next poll
+                    break
+                shard.checkpoint = batch[-1]["dynamodb"]["SequenceNumber"]
+                shard.pending = shard.pending[len(batch) :]
+                moved += len(batch)
+                log.debug("stream pump: shard %s delivered %d", shard_id, len(batch))
+        return moved
+
+    def _rewind(self, client: Any, shard_id: str, shard: _Shard) -> None:
+        """Back to just after the last record handed over successfully (Lambda's checkpoint)."""
+        where: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
+        if shard.checkpoint is not None:
+            where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": shard.checkpoint}
+        shard.iterator = client.get_shard_iterator(StreamArn=self._stream_arn, ShardId=shard_id, **where)[
+            "ShardIterator"
+        ]
+        shard.pending = []
 
     def _discover(self, client: Any) -> None:
         if self._stream_arn is None:
@@ -126,16 +146,15 @@ class StreamPump(Worker):
                 )["ShardIterator"]
                 self._shards[shard_id] = _Shard(iterator)
 
-    def _deliver(self, records: list[dict[str, Any]]) -> bool:
-        converted = [lambda_record(record, self._stream_arn or "") for record in records]
-        wanted = [record for record in converted if passes(record, self.patterns)]
-        for start in range(0, len(wanted), self.batch_size):
-            event = {"Records": wanted[start : start + self.batch_size]}
-            try:
-                self.handler(event, lambda_runtime.context(self.function_name))
-            except Exception:
-                log.exception("stream pump: the handler raised; the batch comes again")
-                return False
+    def _deliver(self, batch: list[dict[str, Any]]) -> bool:
+        try:
+            answer = self.handler({"Records": batch}, lambda_runtime.context(self.function_name))
+        except Exception:
+            log.exception("stream pump: the handler raised; the batch comes again")
+            return False
+        if isinstance(answer, dict) and answer.get("batchItemFailures"):
+            log.warning("stream pump: %s reported failed records; the batch comes again", self.function_name)
+            return False
         return True
 
 

@@ -16,7 +16,7 @@ from chalicelib import clock
 from chalicelib.domain import segments
 from chalicelib.services import jobs
 from chalicelib.store import aws
-from tests.support import Api, FixedClock, api_on_fresh_table, moto_stack, ok
+from tests.support import Api, FixedClock, Outbox, api_on_fresh_table, moto_stack, ok
 
 TZ = ZoneInfo("Asia/Shanghai")
 TABLE, BUS = "loyalty-segments", "loyalty-segments-bus"
@@ -43,8 +43,14 @@ def api(moto_module: None, now: FixedClock) -> Iterator[Api]:
 
 
 @pytest.fixture
+def outbox(api: Api) -> Outbox:
+    """The table's stream, handed to the outbox's handler that publishes the events."""
+    return Outbox(TABLE)
+
+
+@pytest.fixture
 def sent() -> Iterator[list[dict[str, Any]]]:
-    """Every PutEvents entry as the app sends it (the real publisher, not a stand-in)."""
+    """Every PutEvents entry as the app sends it (the real publisher, from the stream, not a stand-in)."""
     entries: list[dict[str, Any]] = []
 
     def record(params: dict[str, Any], **_: Any) -> None:
@@ -126,11 +132,13 @@ def test_ops_keys_see_the_segment_and_storefront_keys_do_not(api: Api) -> None:
 
 
 def test_every_member_event_carries_the_segment_after_the_change(
-    api: Api, now: FixedClock, sent: list[dict[str, Any]], at_risk_queue: str
+    api: Api, now: FixedClock, outbox: Outbox, sent: list[dict[str, Any]], at_risk_queue: str
 ) -> None:
     ok(api.post("/members", {"member_id": "m1"}), 201)
     four_purchases_last_spring(api, "m1")
     ok(api.post("/members/m1/activities", {"activity_id": "c1", "type": "check_in"}), 201)
+    assert not sent  # the writes publish nothing themselves: the stream does
+    outbox.deliver()
 
     details = [(entry["DetailType"], json.loads(entry["Detail"])) for entry in sent]
     assert all(detail["segment"] in segments.NAMES for _, detail in details)
@@ -151,6 +159,7 @@ def test_every_member_event_carries_the_segment_after_the_change(
     now.moment = datetime(2027, 2, 1, 9, tzinfo=TZ)
     sent.clear()
     assert jobs.run("dormant", date(2027, 2, 1)).members_changed == 1
+    outbox.deliver()
     details = [(entry["DetailType"], json.loads(entry["Detail"])) for entry in sent]
     assert sorted(kind for kind, _ in details) == ["coupon.issued", "member.dormant"]
     assert {detail["segment"] for _, detail in details} == {"at_risk"}  # R1 now, still F3: at risk

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from botocore.retries import standard
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
@@ -39,7 +39,7 @@ from chalicelib.services import keys as api_keys
 from chalicelib.store import dynamo, keys
 from chalicelib.store import members as member_store
 from chalicelib.store.dynamo import StoreError
-from tests.support import Api, FixedClock, api_on_fresh_table, assert_error, moto_stack, ok
+from tests.support import Api, FixedClock, Outbox, api_on_fresh_table, assert_error, moto_stack, ok
 
 TZ = ZoneInfo("Asia/Shanghai")
 TABLE, BUS = "loyalty-faults", "loyalty-faults-bus"
@@ -498,57 +498,36 @@ def emf_value(stdout: str, name: str) -> float:
 
 
 @pytest.mark.parametrize("how", ["unreachable", "throttled"])
-def test_events_that_cannot_be_sent_never_fail_the_write_and_are_counted(api, faults, capsys, log_lines, how):
+def test_a_bus_that_refuses_events_never_touches_the_write_and_its_events_come_later(
+    api, faults, capsys, log_lines, how
+):
+    """The write never calls the bus (its events are in its transaction); the outbox's handler, on
+    the table's stream, reports the record whose events failed every attempt (Lambda retries it,
+    then sends it to the on-failure queue) and publishes them when the stream gives them again."""
     enrolled(api)
+    outbox = Outbox(TABLE)
     capsys.readouterr()
     faults.sent.clear()
-    fault = Fault("error", "ThrottlingException") if how == "throttled" else Fault("lost")
-    faults.plan("PutEvents", *[fault] * SDK_ATTEMPTS)
     answer = ok(api.post("/members/f1/purchases", purchase("o1", "20000.00")), 201)  # earned + tier.upgraded
     assert answer["balances"]["available"] == 100 + 20000
-    assert faults.sent["PutEvents"] == SDK_ATTEMPTS
+    assert faults.sent["PutEvents"] == 0
+    fault = Fault("error", "ThrottlingException") if how == "throttled" else Fault("lost")
+    faults.plan("PutEvents", *[fault] * (SDK_ATTEMPTS * events.PUBLISH.attempts))
+    outbox.deliver()  # reported: the pump keeps the record, as Lambda does
+    ((failure,),) = [answer["batchItemFailures"] for answer in outbox.answers]
+    assert failure["itemIdentifier"]
+    assert faults.sent["PutEvents"] == SDK_ATTEMPTS * events.PUBLISH.attempts
     assert emf_value(capsys.readouterr().out, "EventsFailed") == 2
     assert any("event publication failed" in line for line in log_lines)
-    # A replay answers from the ledger and sends nothing again
     faults.sent.clear()
+    outbox.deliver()  # the bus is back: the same record again, its events out
+    assert len(outbox.answers) == 2 and outbox.answers[-1] == {"batchItemFailures": []}
+    assert faults.sent["PutEvents"] == 1
+    # A replay answers from the ledger and writes (so publishes) nothing again.
     assert ok(api.post("/members/f1/purchases", purchase("o1", "20000.00")), 201) == answer
-    assert faults.sent["PutEvents"] == 0
+    outbox.deliver()
+    assert len(outbox.answers) == 2 and faults.sent["PutEvents"] == 1
     books_balance("f1")
-
-
-def test_events_partly_refused_by_the_bus_are_counted(api, monkeypatch, capsys):
-    enrolled(api)
-    capsys.readouterr()
-    real_client = events.aws.client
-    real = real_client("events")
-
-    class PartlyRefusing:
-        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-            answer = real.put_events(Entries=Entries[1:])
-            return {"FailedEntryCount": 1 + answer["FailedEntryCount"], "Entries": answer["Entries"]}
-
-    monkeypatch.setattr(
-        events.aws, "client", lambda service: PartlyRefusing() if service == "events" else real_client(service)
-    )
-    ok(api.post("/members/f1/purchases", purchase("o1", "20000.00")), 201)
-    assert emf_value(capsys.readouterr().out, "EventsFailed") == 1
-
-
-def test_an_unreachable_bus_endpoint_is_counted_too(api, monkeypatch, capsys):
-    enrolled(api)
-    capsys.readouterr()
-    real_client = events.aws.client
-
-    class Unreachable:
-        def put_events(self, **_: Any) -> dict[str, Any]:
-            raise EndpointConnectionError(endpoint_url="https://events.invalid")
-
-    monkeypatch.setattr(
-        events.aws, "client", lambda service: Unreachable() if service == "events" else real_client(service)
-    )
-    ok(api.post("/members/f1/activities", {"activity_id": "a1", "type": "check_in"}), 201)
-    assert emf_value(capsys.readouterr().out, "EventsFailed") == 1
-    assert members.view("f1")["points"]["available"] == 105
 
 
 # --- chaos ------------------------------------------------------------------------------------------

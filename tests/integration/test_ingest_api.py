@@ -11,6 +11,7 @@ import pytest
 from chalicelib import events
 from chalicelib.store import aws
 from loyalty_tools import upload
+from tests.integration.conftest import TABLE
 from tests.integration.test_ingest_files import (  # the shared harness
     BUCKET,
     Harness,
@@ -19,7 +20,7 @@ from tests.integration.test_ingest_files import (  # the shared harness
     ingest,  # noqa: F401  (fixture)
     sale,
 )
-from tests.support import Api
+from tests.support import Api, Outbox, as_emitted
 
 
 def test_ops_lists_a_days_files_and_reads_one(api: Api, ingest: Harness) -> None:  # noqa: F811
@@ -71,13 +72,16 @@ def test_completed_and_failed_files_publish_their_events(
 ) -> None:
     published: list[tuple[str, dict[str, Any]]] = []
 
-    def record(items: Any) -> int:
-        published.extend((event.detail_type, event.detail) for event in items)
-        return 0
+    def record(items: Any) -> set[int]:
+        published.extend(as_emitted(event) for event in items)
+        return set()
 
     monkeypatch.setattr(events, "publish", record)
+    outbox = Outbox(TABLE)  # the file's event is written with its final status; the stream publishes it
     ingest.run(csv_file(sale("r1", "10.00")))
     ingest.run(b"", "2026-11-21-empty.csv")
+    assert not published
+    outbox.deliver()
     kinds = dict(published)
     assert kinds["file.completed"]["applied"] == 1 and kinds["file.completed"]["non_member"] == 1
     assert kinds["file.failed"]["reason"] == "empty_file"

@@ -13,6 +13,7 @@ from chalicelib.ingest import reader
 from chalicelib.services.sales_files import limits, phases
 from chalicelib.store import aws, file_runs
 from loyalty_tools.local.pump import SqsPump
+from tests.integration.conftest import TABLE
 from tests.integration.test_ingest_files import (  # the shared harness
     QUEUE,
     Harness,
@@ -20,22 +21,23 @@ from tests.integration.test_ingest_files import (  # the shared harness
     ingest,  # noqa: F401  (fixture)
     sale,
 )
-from tests.support import Api
+from tests.support import Api, Outbox
 
 MAX_RECEIVE_COUNT = 2
 
 
 @pytest.fixture
-def dead_letters(ingest: Harness, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:  # noqa: F811
-    """The DLQ behind the harness's queue, and the detail types of the events published."""
+def dead_letters(ingest: Harness, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str], Outbox]:  # noqa: F811
+    """The DLQ behind the harness's queue, the detail types of the events published, and the table's
+    stream that publishes them."""
     sqs = aws.client("sqs")
     url = sqs.create_queue(QueueName=f"{QUEUE}-dlq")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = {"deadLetterTargetArn": arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
     sqs.set_queue_attributes(QueueUrl=ingest.queue_url, Attributes={"RedrivePolicy": json.dumps(redrive)})
     published: list[str] = []
-    monkeypatch.setattr(events, "publish", lambda items: published.extend(e.detail_type for e in items) or 0)
-    return url, published
+    monkeypatch.setattr(events, "publish", lambda items: published.extend(e.detail_type for e in items) or set())
+    return url, published, Outbox(TABLE)
 
 
 def deliver_dead_letters(url: str) -> int:
@@ -63,10 +65,10 @@ def rows(count: int) -> str:
 def test_a_chunk_that_always_fails_is_dead_lettered_and_fails_its_file(
     api: Api,
     ingest: Harness,  # noqa: F811
-    dead_letters: tuple[str, list[str]],
+    dead_letters: tuple[str, list[str], Outbox],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    dlq_url, published = dead_letters
+    dlq_url, published, outbox = dead_letters
     monkeypatch.setattr(limits, "ROWS_PER_CHUNK", 2)
     apply_chunk = phases.apply_chunk
     attempts: list[int] = []
@@ -90,16 +92,17 @@ def test_a_chunk_that_always_fails_is_dead_lettered_and_fails_its_file(
     assert "chunk 1 of the sales phase" in run["message"] and "injected: the chunk's rows" in run["message"]
     report = ingest.report()
     assert (report["status"], report["reason"], report["message"]) == ("failed", "chunk_failed", run["message"])
+    outbox.deliver()
     assert published.count("file.failed") == 1 and "file.completed" not in published
 
 
 def test_a_file_message_that_always_fails_fails_its_file(
     api: Api,
     ingest: Harness,  # noqa: F811
-    dead_letters: tuple[str, list[str]],
+    dead_letters: tuple[str, list[str], Outbox],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    dlq_url, published = dead_letters
+    dlq_url, published, outbox = dead_letters
 
     def broken_plan(*args: Any) -> Any:
         raise OSError("injected: S3 read reset")
@@ -112,16 +115,17 @@ def test_a_file_message_that_always_fails_fails_its_file(
     run = the_run(api)
     assert (run["status"], run["reason"]) == ("failed", "processing_failed")
     assert ingest.report()["reason"] == "processing_failed"
+    outbox.deliver()
     assert published == ["file.failed"]
 
 
 def test_a_dead_letter_leaves_a_finished_file_as_it_is(
     api: Api,
     ingest: Harness,  # noqa: F811
-    dead_letters: tuple[str, list[str]],
+    dead_letters: tuple[str, list[str], Outbox],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    dlq_url, published = dead_letters
+    dlq_url, published, outbox = dead_letters
     monkeypatch.setattr(limits, "ROWS_PER_CHUNK", 2)
     sent: list[str] = []
     enqueue = phases.tasks.enqueue
@@ -149,6 +153,7 @@ def test_a_dead_letter_leaves_a_finished_file_as_it_is(
 
     assert the_run(api)["status"] == "completed"
     assert ingest.report() == completed
+    outbox.deliver()
     assert published == ["file.completed"]
 
 

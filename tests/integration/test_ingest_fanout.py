@@ -14,6 +14,7 @@ from chalicelib import events
 from chalicelib.services import points
 from chalicelib.services.sales_files import limits, queue, reports, tasks
 from chalicelib.store import file_runs, objects
+from tests.integration.conftest import TABLE
 from tests.integration.test_ingest_files import (  # the shared harness
     Harness,
     available,
@@ -24,6 +25,7 @@ from tests.integration.test_ingest_files import (  # the shared harness
     ret,
     sale,
 )
+from tests.support import Outbox
 
 MEMBERS = [f"m{i}" for i in range(6)]
 
@@ -96,14 +98,15 @@ def test_a_fanned_out_file_gives_the_same_report_and_balances(
     published: list[str] = []
     publish = events.publish
 
-    def record(items: Any) -> int:
-        items = list(items)
+    def record(items: Any) -> set[int]:
         published.extend(event.detail_type for event in items)
         return publish(items)
 
     monkeypatch.setattr(events, "publish", record)
+    outbox = Outbox(TABLE)  # the file's event comes from the table's stream
 
     report = run_fanned_out(ingest, monkeypatch)
+    outbox.deliver()
 
     assert len(sent) == 2 and sent[0] > 5  # the sales chunks, then the chunks holding returns
     assert _no_ids(report) == _no_ids(clean["report"])

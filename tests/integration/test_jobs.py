@@ -15,12 +15,20 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib import clock, events
-from chalicelib.domain.model import DomainEvent
+from chalicelib.domain.outbox import Published
 from chalicelib.program import load_program
 from chalicelib.services import check, jobs, members, points, wallet
-from chalicelib.store import dynamo, keys
+from chalicelib.store import codec, dynamo, keys
 from chalicelib.store import members as member_store
-from tests.support import FixedClock, count_dynamodb_calls, enrol_command, purchase_command, redeem_command
+from tests.integration.conftest import TABLE
+from tests.support import (
+    FixedClock,
+    Outbox,
+    count_dynamodb_calls,
+    enrol_command,
+    purchase_command,
+    redeem_command,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -32,7 +40,8 @@ def at(year: int, month: int, day: int, hour: int = 12) -> datetime:
 @dataclass
 class World:
     clock: FixedClock
-    published: list[DomainEvent] = field(default_factory=list)
+    outbox: Outbox  # the table's stream, handed to the handler that publishes the events
+    published: list[Published] = field(default_factory=list)
 
     def travel(self, day: date, hour: int = 9) -> None:
         self.clock.moment = at(day.year, day.month, day.day, hour)
@@ -40,8 +49,11 @@ class World:
     def run(self, name: str, as_of: date, **kwargs: Any) -> jobs.JobResult:
         """`loyalty jobs run NAME --as-of DAY`, with the clock on that day."""
         self.travel(as_of)
+        self.outbox.deliver()  # what was written before the run is not the run's
         self.published.clear()
-        return jobs.run(name, as_of, **kwargs)
+        result = jobs.run(name, as_of, **kwargs)
+        self.outbox.deliver()
+        return result
 
     def enrol(self, member_id: str, when: datetime, **body: Any) -> None:
         self.clock.moment = when
@@ -54,22 +66,31 @@ class World:
         )
 
     def kinds(self) -> list[str]:
+        self.outbox.deliver()
         return [event.detail_type for event in self.published]
 
     def detail(self, detail_type: str) -> dict[str, Any]:
+        """The event's detail as the job emitted it (without the id and segment the outbox adds)."""
+        self.outbox.deliver()
         (found,) = [event.detail for event in self.published if event.detail_type == detail_type]
-        return found
+        return {name: value for name, value in found.items() if name not in ("event_id", "segment")}
+
+
+def as_sent(detail: dict[str, Any]) -> dict[str, Any]:
+    """A detail as the bus carries it (JSON: dates and amounts as strings)."""
+    loaded: dict[str, Any] = json.loads(codec.json_text(detail))
+    return loaded
 
 
 @pytest.fixture
 def world(moto_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     fixed = FixedClock(at(2026, 1, 15))
     monkeypatch.setattr(clock, "now", fixed)
-    state = World(fixed)
+    state = World(fixed, Outbox(TABLE))
 
-    def publish(batch: Any) -> int:
+    def publish(batch: Any) -> set[int]:
         state.published.extend(batch)
-        return 0
+        return set()
 
     monkeypatch.setattr(events, "publish", publish)
     yield state
@@ -113,12 +134,14 @@ def test_points_earned_in_january_expire_after_31_january_of_the_next_year(world
     assert world.run("expiry", date(2026, 12, 31)).members_read == 0
     notice = world.run("expiry", date(2027, 1, 1))
     assert (notice.members_read, notice.notices_sent) == (1, 1)
-    assert world.detail("points.expiring") == {
-        "member_id": "m1",
-        "points": 600,
-        "lot_month": "2027-01",
-        "expires_on": date(2027, 1, 31),
-    }
+    assert world.detail("points.expiring") == as_sent(
+        {
+            "member_id": "m1",
+            "points": 600,
+            "lot_month": "2027-01",
+            "expires_on": date(2027, 1, 31),
+        }
+    )
 
     last_day = world.run("expiry", date(2027, 1, 31))
     assert (last_day.members_read, last_day.points_expired, world.kinds()) == (0, 0, [])
@@ -171,14 +194,16 @@ def test_review_moves_down_one_tier_only(world):
     assert view("m1")["tier"]["code"] == "gold"
     result = world.run("tier-review", date(2027, 3, 14))
     assert result.members_changed == 1
-    assert world.detail("tier.downgraded") == {
-        "member_id": "m1",
-        "from_tier": "gold",
-        "to_tier": "silver",
-        "reason": "review",
-        "qualifying_spend": Decimal(0),
-        "review_date": date(2027, 3, 14),
-    }
+    assert world.detail("tier.downgraded") == as_sent(
+        {
+            "member_id": "m1",
+            "from_tier": "gold",
+            "to_tier": "silver",
+            "reason": "review",
+            "qualifying_spend": Decimal(0),
+            "review_date": date(2027, 3, 14),
+        }
+    )
     assert view("m1")["tier"] == {
         "code": "silver",
         "name": "Silver (白银)",
@@ -202,14 +227,16 @@ def test_at_risk_warning_30_days_before_a_review_that_would_downgrade(world):
     assert world.run("tier-review", date(2027, 2, 11)).members_read == 0
     result = world.run("tier-review", date(2027, 2, 12))
     assert result.members_read == 2 and result.notices_sent == 1
-    assert world.detail("tier.at_risk") == {
-        "member_id": "risky",
-        "tier": "gold",
-        "would_become": "silver",
-        "review_at": date(2027, 3, 14),
-        "qualifying_spend": Decimal(0),
-        "spend_to_keep": Decimal(8000),
-    }
+    assert world.detail("tier.at_risk") == as_sent(
+        {
+            "member_id": "risky",
+            "tier": "gold",
+            "would_become": "silver",
+            "review_at": date(2027, 3, 14),
+            "qualifying_spend": Decimal(0),
+            "spend_to_keep": Decimal(8000),
+        }
+    )
     again = world.run("tier-review", date(2027, 2, 20))
     assert (again.members_read, world.kinds()) == (0, [])
 
@@ -229,11 +256,13 @@ def test_dormant_then_welcome_back_coupon_then_a_purchase_reactivates_with_a_bon
     assert (result.members_changed, result.coupons_issued) == (1, 1)
     assert view("m1")["status"] == "dormant"
     assert world.kinds() == ["member.dormant", "coupon.issued"]
-    assert world.detail("member.dormant") == {
-        "member_id": "m1",
-        "inactive_since": date(2026, 1, 15),
-        "inactive_days": 180,
-    }
+    assert world.detail("member.dormant") == as_sent(
+        {
+            "member_id": "m1",
+            "inactive_since": date(2026, 1, 15),
+            "inactive_days": 180,
+        }
+    )
     coupons = wallet.list_coupons("m1", "available")["coupons"]
     (welcome_back,) = [c for c in coupons if c["kind"] == "welcome_back"]
     assert (welcome_back["value"], welcome_back["expires_at"]) == ("20.00", "2026-08-13T09:00:00+08:00")

@@ -10,8 +10,9 @@ import pytest
 from chalicelib import events
 from chalicelib.program import load_program
 from chalicelib.services import check, points
+from tests.integration.conftest import TABLE
 from tests.integration.test_api_endpoints import available, buy, enrol, ledger
-from tests.support import Api, ok
+from tests.support import Api, Outbox, as_emitted, ok
 
 
 def give_back(api: Api, member_id: str, return_id: str, order_id: str, amount: str) -> dict[str, Any]:
@@ -41,9 +42,8 @@ def test_a_full_return_of_the_first_purchase_claws_the_bonus_back_once(
     referred: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     published: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(
-        events, "publish", lambda items: published.extend((e.detail_type, e.detail) for e in items) or 0
-    )
+    monkeypatch.setattr(events, "publish", lambda items: published.extend(map(as_emitted, items)) or set())
+    outbox = Outbox(TABLE)  # the table's stream, handed to the handler that publishes the events
     buy(referred, "new", "o2", "30.00")
     give_back(referred, "new", "r1", "o1", "20.00")
     assert available(referred, "ref") == 300  # partly returned: the bonus stays
@@ -53,6 +53,7 @@ def test_a_full_return_of_the_first_purchase_claws_the_bonus_back_once(
     assert available(referred, "ref") == 100
     (entry,) = clawbacks(referred, "ref")
     assert (entry["ref"], entry["points"]) == ("new", -200)
+    outbox.deliver()
     assert (
         "referral.clawed_back",
         {"member_id": "ref", "points": 200, "referred_member_id": "new", "order_id": "o1"},

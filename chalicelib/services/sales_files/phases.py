@@ -4,14 +4,15 @@ the phase moved on by the chunk that completes it (a conditional counter), the r
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import EphemeralMetrics
 
-from chalicelib import clock, events
+from chalicelib import clock
+from chalicelib.domain import outbox
 from chalicelib.domain.calendar import local_date
-from chalicelib.domain.model import DomainEvent
 from chalicelib.ingest import names, reader
 from chalicelib.ingest.reader import FileProblem
 from chalicelib.ingest.tally import Tally, report
@@ -144,8 +145,7 @@ def _finalize(file_id: str) -> None:
     fields = {"status": file_runs.COMPLETED, "finished_at": finished.isoformat()}
     summary = report({**run.item, **fields})
     objects.put_json(bucket, run.report_key, summary)
-    if file_runs.finish(file_id, fields, expect_phase=file_runs.FINALIZING):
-        events.publish([DomainEvent("file.completed", _event_detail(summary))])
+    if file_runs.finish(file_id, {**fields, **_outbox("file.completed", summary)}, expect_phase=file_runs.FINALIZING):
         duration = (finished - run.started_at).total_seconds()
         metrics.add_metric(name="IngestFileDuration", unit="Seconds", value=duration)
         metrics.add_metric(name="IngestFilesCompleted", unit="Count", value=1)
@@ -166,10 +166,14 @@ def fail_run(run: file_runs.FileRunRecord, reason: str, message: str) -> None:
     summary = report({**run.item, **fields})
     if reason != FILE_REPLACED:  # reports/<key> belongs to the upload that replaced this one
         objects.put_json(run.bucket, run.report_key, summary)
-    if file_runs.finish(run.file_id, fields):
-        events.publish([DomainEvent("file.failed", _event_detail(summary))])
+    if file_runs.finish(run.file_id, {**fields, **_outbox("file.failed", summary)}):
         metrics.add_metric(name="IngestFilesFailed", unit="Count", value=1)
         logger.warning("sales file failed", extra={"file_id": run.file_id, "reason": reason})
+
+
+def _outbox(detail_type: str, summary: dict[str, Any]) -> dict[str, str]:
+    """The file's event, written with its final status: the table's stream publishes it (domain/outbox.py)."""
+    return {outbox.OUTBOX: json.dumps(outbox.file_outbox(detail_type, _event_detail(summary)), separators=(",", ":"))}
 
 
 def _event_detail(summary: dict[str, Any]) -> dict[str, Any]:
