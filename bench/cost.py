@@ -78,6 +78,7 @@ class Tally:
     items: Counter[str] = field(default_factory=Counter)  # "<phase> <kind of item>" -> writes
     item_units: Counter[str] = field(default_factory=Counter)  # ... -> the table's write units
     large: dict[str, str] = field(default_factory=dict)  # item kind over 1 KB -> its size and largest parts
+    index_changes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     gsi_doubled: float = 0.0  # the half of global index copies' units that a transaction doubled
     reported_wru: float = 0.0  # what DynamoDB Local answered (short for transactions of many items)
     failed_writes: int = 0  # write units of failed conditional writes
@@ -166,6 +167,10 @@ class Meter:
                 )
                 for name, value in units.items():
                     self.tally.write_units[f"{phase} {name}"] += value
+                for index in self.indexes:
+                    change, _ = model.index_change(stream.get("OldImage"), stream.get("NewImage"), index, (PK, SK))
+                    if change != "none":
+                        self.tally.index_changes[f"{phase} {index.name}"][change] += 1
                 if transactional:  # what the global indexes' copies cost if AWS does not double them
                     self.tally.gsi_doubled += sum(units.get(i.name, 0) for i in self.indexes if not i.local) / 2
                 kind = item_kind(*key)
@@ -577,8 +582,9 @@ def levers(tally: Tally, usage: model.Usage, units: int) -> list[tuple[float, st
             found.append(
                 (
                     wru * per_m * model.DYNAMODB_PER_WRU,
-                    f"index {target}: its copies cost {wru / units:.2f} WRU per earn (a write that moves the "
-                    "item's index key is a delete and a put; project less, or move the key less often)",
+                    f"index {target}: {wru / units:.2f} WRU per earn ("
+                    + ", ".join(f"{n / units:.2f} {change}" for change, n in tally.index_changes[name].most_common())
+                    + " per earn; a move is a delete and a put)",
                 )
             )
     for name, writes in tally.items.items():

@@ -134,6 +134,24 @@ def index_entry(item: Mapping[str, Any] | None, index: Index, table_keys: tuple[
     return {name: value for name, value in item.items() if name in names}
 
 
+def index_change(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, index: Index, table_keys: tuple[str, ...]
+) -> tuple[str, list[int]]:
+    """What an item write does to an index's copy, and the sizes of the index writes it costs:
+    "put" (the item gains the index's keys), "delete" (loses them), "move" (its index key changed:
+    a delete and a put), "update" (only what the index projects changed), "none"."""
+    before, after = index_entry(old, index, table_keys), index_entry(new, index, table_keys)
+    if before == after:
+        return "none", []
+    if before is None:
+        return "put", [item_size(after)]
+    if after is None:
+        return "delete", [item_size(before)]
+    if any(before[key] != after[key] for key in index.keys):
+        return "move", [item_size(before), item_size(after)]
+    return "update", [max(item_size(before), item_size(after))]
+
+
 def record_write_units(
     old: Mapping[str, Any] | None,
     new: Mapping[str, Any] | None,
@@ -142,23 +160,13 @@ def record_write_units(
     transactional: bool,
 ) -> dict[str, int]:
     """Write units of one item write, from its old and new images (a stream record): the table
-    bills the larger image; each index bills a put, a delete, both when its key changed, one write
-    when only what it projects changed, nothing when neither. Index copies are billed like the
-    table's write (doubled in a transaction): an upper bound for global indexes."""
+    bills the larger image; each index bills its writes (index_change). Index copies are billed like
+    the table's write (doubled in a transaction): an upper bound for global indexes."""
     units = {"table": write_units(max(item_size(old), item_size(new)), transactional)}
     for index in indexes:
-        before, after = index_entry(old, index, table_keys), index_entry(new, index, table_keys)
-        if before == after:
-            continue
-        written = 0
-        moved = before is not None and after is not None and any(before[k] != after[k] for k in index.keys)
-        if before is not None and (after is None or moved):
-            written += write_units(item_size(before), transactional)
-        if after is not None and (before is None or moved):
-            written += write_units(item_size(after), transactional)
-        if before is not None and after is not None and not moved:
-            written += write_units(max(item_size(before), item_size(after)), transactional)
-        units[index.name] = written
+        _, sizes = index_change(old, new, index, table_keys)
+        if sizes:
+            units[index.name] = sum(write_units(size, transactional) for size in sizes)
     return units
 
 

@@ -83,6 +83,14 @@ def test_an_index_key_change_is_a_delete_and_a_put() -> None:
     assert model.record_write_units(old, None, [LEDGER], KEYS, transactional=False) == {"table": 1, "by_time": 1}
 
 
+def test_what_a_write_does_to_an_index() -> None:
+    assert model.index_change(None, _item(ts="t1"), LEDGER, KEYS)[0] == "put"
+    assert model.index_change(_item(ts="t1"), _item(ts="t2"), LEDGER, KEYS)[0] == "move"
+    assert model.index_change(_item(ts="t1"), _item(), LEDGER, KEYS)[0] == "delete"
+    assert model.index_change(_item(ts="t1", points="1"), _item(ts="t1", points="2"), LEDGER, KEYS)[0] == "update"
+    assert model.index_change(_item(ts="t1", x="1"), _item(ts="t1", x="2"), LEDGER, KEYS) == ("none", [])
+
+
 def test_indexes_of_a_table_definition() -> None:
     definition = {
         "LocalSecondaryIndexes": [
