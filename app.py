@@ -89,6 +89,18 @@ def ingest_dead_letters(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
+# --- The program simulator on AWS (docs/simulate.md) -----------------------------------------------------
+# One step of a simulation run (sort an export file into buckets, replay a bucket, merge the reports),
+# invoked by the Step Functions state machine of infra/simulation.py; it reads and writes S3 only.
+
+
+@app.lambda_function(name="simulate")
+def simulate(event: dict[str, object], context: object) -> dict[str, object]:
+    from chalicelib.services import simulation_runs
+
+    return simulation_runs.handle(event)
+
+
 # --- KPI roll-up (docs/kpis.md) -------------------------------------------------------------------------
 # The table's stream (new and old images) → day rows of the KPIs, off the request path: a member write
 # never touches a shared counter. Every record is counted once (services/kpis.py keeps a marker per

@@ -17,7 +17,9 @@ What each kind of function touches (read from the code it runs, chalicelib/):
 - table-stream consumer: the table's stream; its on-failure queue; and the KPI roll-up: table
   items; the outbox (OUTBOX_HANDLER): PutEvents on the bus, nothing of the table but its stream.
 - scheduled job: table items and indexes; the jobs' on-failure queue.
-- `@app.lambda_function`: table items and indexes.
+- `@app.lambda_function`: table items and indexes. The program simulator's (`simulate`):
+  GetObject on `simulations/exports/*`, GetObject and PutObject on `simulations/runs/*`, ListBucket
+  of that prefix; no table, no secret.
 
 Every one of them also writes to its own log group, sends X-Ray traces, and reads the signing
 secret: `chalicelib.config.settings()`, which every function calls for its table's name, fetches the
@@ -42,6 +44,7 @@ from chalicelib.store.keys import API_KEYS_PK
 from infra.discovery import Function
 
 from chalicelib.store.stream_filter import OUTBOX_HANDLER
+SIMULATE = "simulate"  # the `@app.lambda_function` of the program simulator (infra/simulation.py)
 TABLE_ITEMS = [
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
@@ -97,6 +100,10 @@ def statements(function: Function, resources: Resources, consumed: Consumed | No
             sid="ReadSigningSecret", actions=["secretsmanager:GetSecretValue"], resources=[r.secret.secret_arn]
         ),
     ]
+    if function.name == SIMULATE:
+        # The simulator's steps read a table export and write their run's files: S3 only (no table,
+        # no secret: services/simulation_runs.py never calls settings()).
+        return [*found[:2], *simulation_statements(r.bucket)]
     if function.kind == "authorizer":
         # Looks the key up and notes when it was last used: its own items, nothing of the members'.
         found.append(
@@ -144,6 +151,21 @@ def statements(function: Function, resources: Resources, consumed: Consumed | No
     return found
 
 
+def simulation_statements(bucket: s3.IBucket) -> list[iam.PolicyStatement]:
+    """What a simulation step touches: it reads the export's files, reads and writes its run's files,
+    and lists a run's parts and reports."""
+    return [
+        _objects(bucket, prefixes.SIMULATION_EXPORTS, ["s3:GetObject"]),
+        _objects(bucket, prefixes.SIMULATION_RUNS, ["s3:GetObject", "s3:PutObject"]),
+        iam.PolicyStatement(
+            sid="ListSimulationRuns",
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefixes.SIMULATION_RUNS}*"]}},
+        ),
+    ]
+
+
 def _objects(bucket: s3.IBucket, prefix: str, actions: list[str]) -> iam.PolicyStatement:
     sid = _objects_sid(prefix)
     return iam.PolicyStatement(sid=sid, actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")])
@@ -174,7 +196,15 @@ def _stream_statements(function: Function, r: Resources) -> list[iam.PolicyState
 
     return [
         prefix
-        for prefix in (prefixes.INCOMING, prefixes.WORK, prefixes.REPORTS, prefixes.REJECTS, prefixes.AUDIENCE_EXPORTS)
+        for prefix in (
+            prefixes.INCOMING,
+            prefixes.WORK,
+            prefixes.REPORTS,
+            prefixes.REJECTS,
+            prefixes.AUDIENCE_EXPORTS,
+            prefixes.SIMULATION_EXPORTS,
+            prefixes.SIMULATION_RUNS,
+        )
         if any(s.sid == _objects_sid(prefix) for s in found)
     ]
 

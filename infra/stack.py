@@ -38,11 +38,12 @@ from chalicelib.config import Settings
 from chalicelib.ingest import names as prefixes
 from chalicelib.store.schema import table_definition
 from chalicelib.store.stream_filter import PARTIAL_BATCH_HANDLERS, PATTERNS_BY_HANDLER, filter_criteria
-from infra import metrics, roles
+from infra import metrics, roles, simulation
 from infra.discovery import AppHandlers, Function, SqsConsumer, StreamConsumer, discover, load_app
 from infra.edge import sam_gateway_responses
 from infra.monitoring import Monitoring
 from infra.nag import acknowledge, lint_ignore
+from infra.simulation import Simulation
 from infra.stages import APP_NAME, Stage
 from infra.table import index_names, table_from_definition
 
@@ -236,6 +237,7 @@ class LoyaltyStack(Stack):
         self._configure_api()
 
         self.store_watch = self._store_watch()
+        self.simulator = self._simulation()
         self.alarm_topic = self._alarm_topic(alarm_email)
         self.monitoring = Monitoring(self, "Monitoring", stack=self)
         self._outputs()
@@ -480,6 +482,8 @@ class LoyaltyStack(Stack):
     def sizing(self, function: Function) -> tuple[int, int]:
         """(memory in MB, timeout in seconds) of a function of the app."""
         stage = self.stage
+        if function.name == roles.SIMULATE:
+            return simulation.MEMORY_MB, simulation.TIMEOUT_S
         return {
             "api": (stage.api_memory_mb, stage.api_timeout_s),
             "authorizer": (stage.api_memory_mb, stage.authorizer_timeout_s),
@@ -640,6 +644,26 @@ class LoyaltyStack(Stack):
         return str(self.chalice.get_resource("RestAPI").stage_name)
 
     # --- watching the stores' files ------------------------------------------------------------
+
+    def _simulation(self) -> Simulation | None:
+        """The program simulator's state machine, when the app has its `simulate` function (infra/simulation.py)."""
+        if not any(f.name == roles.SIMULATE for f in self.handlers.functions):
+            return None
+        # A table export holds the members' profiles: it is kept for a run, not for good.
+        for rule, prefix, kept in (
+            ("simulation-runs", prefixes.SIMULATION_RUNS, simulation.RUNS_RETENTION),
+            ("simulation-exports", prefixes.SIMULATION_EXPORTS, simulation.EXPORTS_RETENTION),
+        ):
+            self.bucket.add_lifecycle_rule(id=rule, prefix=prefix, expiration=kept)
+        step = cast(CfnResource, self.function(to_cfn_resource_name(roles.SIMULATE)))
+        return Simulation(
+            self,
+            "Simulation",
+            bucket=self.bucket,
+            function_arn=step.get_att("Arn").to_string(),
+            name=f"{APP_NAME}-{self.stage.name}-simulate",
+            log_retention=self.stage.log_retention,
+        )
 
     def _store_watch(self) -> lambda_.Function:
         """Every hour, the hours since each store's last completed file, as a metric per store (see

@@ -3,6 +3,7 @@ no resource-level permission, each with its reason here."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -23,6 +24,21 @@ WILDCARD_ONLY = {
         {"cloudwatch:ListMetrics", "cloudwatch:GetMetricData"}
     ): "The store-watch function reads the stores' file metrics; CloudWatch has no resource-level "
     "permissions for reading metrics.",
+    frozenset(
+        {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}
+    ): "The simulator's state machine traces to X-Ray, which has no resource-level permissions.",
+    frozenset(
+        {
+            "logs:CreateLogDelivery",
+            "logs:GetLogDelivery",
+            "logs:UpdateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:ListLogDeliveries",
+            "logs:PutResourcePolicy",
+            "logs:DescribeResourcePolicies",
+            "logs:DescribeLogGroups",
+        }
+    ): "The simulator's state machine delivers its logs: CloudWatch Logs' vended-log delivery takes '*' only.",
     frozenset(
         {"cloudwatch:PutMetricData"}
     ): "The store-watch function puts the hours since each store's last file; PutMetricData has no "
@@ -106,6 +122,10 @@ MAY_REACH = {
 }
 
 
+# The program simulator's step function reads a table export and writes its run's files: the bucket only.
+MAY_REACH_BY_NAME = {"Simulate": {"bucket"}}
+
+
 def test_every_functions_role_reaches_only_its_own_resources(stack: Stack) -> None:
     """For every function: its role's statements name only its own log group, the table (and its
     indexes and stream), the signing secret, the bucket and bus if its kind uses them, and the queues
@@ -122,7 +142,7 @@ def test_every_functions_role_reaches_only_its_own_resources(stack: Stack) -> No
         properties = fn["Properties"]
         own = {table, secret, properties["LoggingConfig"]["LogGroup"]["Ref"]}
         reachable = {"bucket": bucket, "bus": bus}
-        own |= {reachable[k] for k in MAY_REACH[kind]}
+        own |= {reachable[k] for k in MAY_REACH_BY_NAME.get(name, MAY_REACH[kind])}
         own |= referenced({k: v for k, v in properties.items() if k in ("Events", "EventInvokeConfig")}) & queues
         for document in resources[role_of(properties)]["Properties"]["Policies"]:
             for statement in statements(document["PolicyDocument"]):
@@ -246,3 +266,16 @@ def test_metric_data_may_be_put_in_the_apps_namespace_only(stack: Stack) -> None
     assert puts
     for statement in puts:
         assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Loyalty"}}
+
+
+def test_the_simulator_step_reads_the_exports_and_writes_its_runs_only(stack: Stack) -> None:
+    """S3 only: GetObject under simulations/exports/, Get/PutObject under simulations/runs/, a list of
+    that prefix; no table, no secret, no bus."""
+    if "Simulate" not in stack.template["Resources"]:
+        pytest.skip("this app has no simulator")
+    found = granted(stack, "Simulate")
+    assert not any(action.startswith(("dynamodb:", "secretsmanager:", "events:", "sqs:")) for action in found)
+    assert {a for a in found if a.startswith("s3:")} == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    keys = json.dumps(found["s3:GetObject"]) + json.dumps(found["s3:PutObject"])
+    assert "simulations/exports/*" in json.dumps(found["s3:GetObject"]) and "simulations/runs/*" in keys
+    assert "simulations/exports/" not in json.dumps(found["s3:PutObject"])
