@@ -41,9 +41,9 @@ from aws_cdk.aws_events import IEventBus
 
 from chalicelib.ingest import names as prefixes
 from chalicelib.store.keys import API_KEYS_PK
+from chalicelib.store.stream_filter import OUTBOX_HANDLER
 from infra.discovery import Function
 
-from chalicelib.store.stream_filter import OUTBOX_HANDLER
 SIMULATE = "simulate"  # the `@app.lambda_function` of the program simulator (infra/simulation.py)
 TABLE_ITEMS = [
     "dynamodb:GetItem",
@@ -115,15 +115,15 @@ def statements(function: Function, resources: Resources, consumed: Consumed | No
             )
         )
         return found
-    found.append(iam.PolicyStatement(sid="TableItems", actions=TABLE_ITEMS, resources=[r.table.table_arn]))
-    if function.kind != "stream" and r.index_arns:
-        found.append(iam.PolicyStatement(sid="TableIndexes", actions=["dynamodb:Query"], resources=r.index_arns))
     if function.name == OUTBOX_HANDLER:
         # The only publisher: the events come with the stream's images, the table is never read.
         publish = iam.PolicyStatement(
             sid="PublishEvents", actions=["events:PutEvents"], resources=[r.bus.event_bus_arn]
         )
         return [*found, *_stream_statements(function, r), publish]
+    found.append(iam.PolicyStatement(sid="TableItems", actions=TABLE_ITEMS, resources=[r.table.table_arn]))
+    if function.kind != "stream" and r.index_arns:
+        found.append(iam.PolicyStatement(sid="TableIndexes", actions=["dynamodb:Query"], resources=r.index_arns))
     if function.kind == "api":
         found.append(_objects(r.bucket, prefixes.INCOMING, ["s3:PutObject"]))
         # POST /audiences/exports writes the CSV itself, multipart when it is large.
@@ -166,13 +166,6 @@ def simulation_statements(bucket: s3.IBucket) -> list[iam.PolicyStatement]:
     ]
 
 
-def _objects(bucket: s3.IBucket, prefix: str, actions: list[str]) -> iam.PolicyStatement:
-    sid = _objects_sid(prefix)
-    return iam.PolicyStatement(sid=sid, actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")])
-
-
-def object_prefixes(found: list[iam.PolicyStatement]) -> list[str]:
-    """The bucket prefixes these statements grant (for the cdk-nag acknowledgement of each)."""
 def _stream_statements(function: Function, r: Resources) -> list[iam.PolicyStatement]:
     assert r.stream_arn is not None
     return [
@@ -194,6 +187,13 @@ def _stream_statements(function: Function, r: Resources) -> list[iam.PolicyState
     ]
 
 
+def _objects(bucket: s3.IBucket, prefix: str, actions: list[str]) -> iam.PolicyStatement:
+    sid = _objects_sid(prefix)
+    return iam.PolicyStatement(sid=sid, actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")])
+
+
+def object_prefixes(found: list[iam.PolicyStatement]) -> list[str]:
+    """The bucket prefixes these statements grant (for the cdk-nag acknowledgement of each)."""
     return [
         prefix
         for prefix in (

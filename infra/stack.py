@@ -547,13 +547,13 @@ class LoyaltyStack(Stack):
         patterns = PATTERNS_BY_HANDLER.get(stream.consumer.name)
         if patterns is not None:
             overrides["FilterCriteria"] = filter_criteria(patterns)
+        if stream.consumer.name in PARTIAL_BATCH_HANDLERS:
+            # It answers the first record whose work failed: Lambda retries from there, not the batch.
+            overrides["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
         for name, value in overrides.items():
             resource.add_property_override(prefix + name, value)
 
     def _configure_api(self) -> None:
-        if stream.consumer.name in PARTIAL_BATCH_HANDLERS:
-            # It answers the first record whose work failed: Lambda retries from there, not the batch.
-            overrides["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
         self.api_access_logs: logs.LogGroup | None = None
         if not self.handlers.logical_ids("api"):
             return
