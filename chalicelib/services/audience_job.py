@@ -90,8 +90,9 @@ def run(
 def backfill(as_of: date | None = None) -> JobResult:
     """Members stored before the audience index (or written by code that did not store it) get
     their entry as of `as_of` (default today): every profile through the audit index (never a
-    Scan), one GetItem each, a write only for those without an entry. Safe to run again. After
-    this the daily job and the writes keep them current."""
+    Scan), one GetItem each, a write only for those without an entry or whose entry lacks its day
+    (`audience_day`: the KPI roll-up counts members by segment from entries that have it). Safe to
+    run again. After this the daily job and the writes keep them current."""
     started = time.monotonic()
     result = JobResult("audience-backfill", as_of or local_date(clock.now(), load_program().tz))
     for member_id in members.member_ids():

@@ -58,11 +58,13 @@ def _image(image: dict[str, Any] | None, fields: tuple[str, ...]) -> dict[str, A
 
 
 def _profile(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The profile's fields, with the segment of its audience entry (`<segment>#<shard>`)."""
+    """The profile's fields, with the segment of its audience entry (`<segment>#<shard>`). An entry
+    without its day was stored before the roll-up counted segments: it counts in none (so the first
+    write with a day adds the member once; `loyalty audiences backfill` stores the day for all)."""
     profile = _image(image, PROFILE_FIELDS)
     if profile is not None:
         entry, day = profile.pop(keys.AUDIENCE_KEY, None), profile.pop(keys.AUDIENCE_DAY, None)
-        profile.update(segment=entry.split("#", 1)[0] if entry else None, segment_day=day)
+        profile.update(segment=entry.split("#", 1)[0] if entry and day else None, segment_day=day)
     return profile
 
 

@@ -71,12 +71,14 @@ def refresh_audience_if_due(member_id: str, day: date, *, when_missing: bool = F
     """The audience job's work for one member: read the profile (the segment needs nothing else)
     and, if its segment's due day has come, re-store it as of `day`. False: gone or not due (the
     index lags the table, or a write already moved it on). `when_missing` (the backfill): instead,
-    every member not erased that has no audience entry yet. Raises as `refresh_audience`."""
+    every member not erased whose entry lacks its day (no entry yet, or one stored before the
+    entry recorded `audience_day`, from which the KPI roll-up counts members by segment). Raises as
+    `refresh_audience`."""
     item = dynamo.get(keys.profile_key(member_id))
     if item is None or item.get("status") == ERASED:
         return False
     due_on = item.get(keys.DUE_AUDIENCE.attribute)
-    wanted = keys.AUDIENCE_KEY not in item if when_missing else due_on is not None and due_on <= day.isoformat()
+    wanted = keys.AUDIENCE_DAY not in item if when_missing else due_on is not None and due_on <= day.isoformat()
     member = codec.member_from_items([item]) if wanted else None
     if member is None:
         return False

@@ -271,14 +271,23 @@ def test_the_backfill_puts_members_stored_before_the_index_on_it(stack: Api) -> 
         aws.client("dynamodb").update_item(
             TableName=dynamo.table(),
             Key=dynamo.to_item(keys.profile_key(member_id)),
-            UpdateExpression="REMOVE audience_key, audience_sort, due_audience_at",
+            UpdateExpression="REMOVE audience_key, audience_sort, audience_day, due_audience_at",
+        )
+    dayless = [member.member_id for member in profiles[50:80]]
+    for member_id in dayless:  # an entry stored before it had its day (which the KPIs count from)
+        aws.client("dynamodb").update_item(
+            TableName=dynamo.table(),
+            Key=dynamo.to_item(keys.profile_key(member_id)),
+            UpdateExpression="REMOVE audience_day",
         )
     members.erase("i00199")
     assert ok(stack.get("/audiences?segment=at_risk", role="ops"))["count"] == 15
 
     result = audience_job.backfill(AS_OF)
-    assert (result.members_read, result.members_changed, result.members_failed) == (200, 50, 0)
+    assert (result.members_read, result.members_changed, result.members_failed) == (200, 80, 0)
     assert ok(stack.get("/audiences?segment=at_risk", role="ops"))["count"] == 20
     assert all(audience_of(member_id)[0] for member_id in stripped)
+    days = [dynamo.get(keys.profile_key(member_id)) or {} for member_id in stripped + dayless]
+    assert {item.get(keys.AUDIENCE_DAY) for item in days} == {AS_OF.isoformat()}
     assert audience_of("i00199") == (None, None)
     assert audience_job.backfill(AS_OF).members_changed == 0  # safe to run again

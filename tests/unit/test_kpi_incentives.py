@@ -208,3 +208,27 @@ def test_the_report_sums_flows_over_the_range_and_takes_segments_at_its_end() ->
     assert total["points_outstanding_value"] == "4.00"  # 400 points from the month rows, at 100 a unit
     assert total["spend_by_tier"] == {"member": "0.00", "gold": "0.00"}
     assert report(rows, first, second, ["member"])["total"]["points_outstanding_value"] is None
+
+
+def profile_record(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.store import dynamo
+
+    keys = {"pk": {"S": "MEMBER#s1"}, "sk": {"S": "MEMBER"}}
+    stream: dict[str, Any] = {"Keys": keys, "NewImage": dynamo.to_item(new)}
+    if old is not None:
+        stream["OldImage"] = dynamo.to_item(old)
+    return {"eventID": "e1", "eventName": "MODIFY" if old else "INSERT", "dynamodb": stream}
+
+
+def test_an_audience_entry_without_its_day_counts_in_no_segment_until_it_is_stored_again() -> None:
+    from chalicelib.services.kpis import record_deltas
+
+    base = {"status": "active", "tier": "member", "available": 0, "changed_at": AT, "audience_key": "new#SHARD#03"}
+    before_days = record_deltas(profile_record(None, base))  # stored before entries had their day
+    assert before_days is not None and not [n for n in before_days.days[DAY] if n.startswith("seg_")]
+
+    stored = {**base, "audience_day": "2026-05-06"}  # the backfill (or any write) stores the day
+    added = record_deltas(profile_record(base, stored))
+    assert added is not None and added.days == {date(2026, 5, 6): Counter({"seg_new": 1})}
+    moved = record_deltas(profile_record(stored, {**stored, "audience_key": "lost#SHARD#03"}))
+    assert moved is not None and moved.days == {date(2026, 5, 6): Counter({"seg_new": -1, "seg_lost": 1})}
