@@ -97,6 +97,7 @@ class Member:
         copied.campaign_uses = dict(self.campaign_uses)
         return copied
 
+
 @dataclass
 class LedgerEntry:
     """One line of a member's points ledger; `points` is its effect on available + pending."""

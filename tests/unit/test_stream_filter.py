@@ -31,7 +31,9 @@ def record(sort_key: str, event: str = "INSERT") -> dict:
         ("2026-11-21", "MODIFY", False),
     ],
 )
-def test_the_kpi_patterns_pass_profiles_new_ledger_entries_and_coupon_writes_only(sort_key: str, event: str, expected: bool) -> None:
+def test_the_kpi_patterns_pass_profiles_new_ledger_entries_and_coupon_writes_only(
+    sort_key: str, event: str, expected: bool
+) -> None:
     assert passes(record(sort_key, event), KPI_ROLLUP_PATTERNS) is expected
 
 
