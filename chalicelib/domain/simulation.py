@@ -67,6 +67,7 @@ def replay(scenario: Scenario, history: History, window: Window) -> Outcome:
         if day > window.last:
             break
         run.jobs_through(day)
+        run.day = day
         run.apply(fact)
     run.jobs_through(window.last)
     run.figures.end_state(run.member, scenario.program)
@@ -84,6 +85,7 @@ class _Replay:
         self.birthdays: set[int] = set()  # years gifted
         self.coupons = 0
         self.figures = Figures()
+        self.day = date.min  # the program-local day of the write being applied
 
     # --- the jobs ---------------------------------------------------------------------------------
 
@@ -122,8 +124,8 @@ class _Replay:
     def _jobs_on(self, day: date) -> None:
         program, moment = self.program, datetime.combine(day, time(0, 0), tzinfo=self.program.tz)
         for rule in (jobs.release_pending, jobs.expire_points, jobs.review_tier):
-            self._take(rule(program, self._state(), day), moment)
-        self._take(jobs.mark_dormant(program, self._state(), day, moment, self._code()), moment)
+            self._take(rule(program, self._state(), day), day)
+        self._take(jobs.mark_dormant(program, self._state(), day, moment, self._code()), day)
         self._birthday(day, moment)
 
     def _birthday(self, day: date, moment: datetime) -> None:
@@ -131,7 +133,7 @@ class _Replay:
         if member.birthday is None or day.year in self.birthdays or not jobs.celebrated_on(member.birthday, day):
             return
         self.birthdays.add(day.year)
-        self._take(jobs.grant_birthday(self.program, member, day, moment, self._code()), moment)
+        self._take(jobs.grant_birthday(self.program, member, day, moment, self._code()), day)
 
     # --- the recorded writes ----------------------------------------------------------------------
 
@@ -144,7 +146,7 @@ class _Replay:
         if self.member is None:
             return  # nothing before an enrolment (a history cut by --from has none)
         try:
-            self._take(self._decide(self.member, fact), fact.at)
+            self._take(self._decide(self.member, fact), self.day)
         except LoyaltyError:
             # The program refuses what the live one took (too few points, a reward gone, a tier too low).
             self.figures.refused[fact.kind] += 1
@@ -180,9 +182,9 @@ class _Replay:
             self.program, history.member_id, fact.at, self._code(), history.birthday, history.referrer_id,
             None, history.enrolment,
         )  # fmt: skip
-        day = local_date(fact.at, self.program.tz)
+        day = self.day
         self.next_job_day = day + timedelta(days=1)  # that day's jobs ran before the enrolment
-        self._take(change, fact.at)
+        self._take(change, day)
         self._birthday(day, fact.at)  # enrolled on the birthday, after that day's run: the gift now
 
     def _purchase(self, member: Member, fact: Fact) -> MemberChange:
@@ -263,7 +265,7 @@ class _Replay:
     def _activity(self, member: Member, fact: Fact) -> MemberChange | None:
         kind = str(fact.details.get("type"))
         rule = self.program.activities.get(kind)
-        day = local_date(fact.at, self.program.tz)
+        day = self.day
         if rule is None or self.activities[(day, kind)] >= rule.daily_limit:
             self.figures.refused["activity"] += 1
             return None
@@ -290,11 +292,12 @@ class _Replay:
         self.coupons += 1
         return f"sim-{self.coupons}"
 
-    def _take(self, change: MemberChange | None, moment: datetime) -> None:
+    def _take(self, change: MemberChange | None, day: date) -> None:
+        """The change becomes the state; its flows count when its day is in the window."""
         if change is None:
             return
         self.member = change.after
-        if self.window.counts(local_date(moment, self.program.tz)):
+        if self.window.counts(day):
             self.figures.count(change)
 
 

@@ -38,24 +38,23 @@ _MEMBER = "MEMBER#"
 
 def _value(typed: dict[str, Any]) -> Any:
     """One attribute value of DYNAMODB_JSON (a quicker TypeDeserializer: the replay reads millions)."""
-    ((kind, value),) = typed.items()
-    if kind == "S":
-        return value
-    if kind == "N":
-        return Decimal(value)
-    if kind == "M":
-        return {name: _value(inner) for name, inner in value.items()}
-    if kind == "L":
-        return [_value(inner) for inner in value]
-    if kind == "NULL":
+    if "S" in typed:
+        return typed["S"]
+    if "N" in typed:
+        return Decimal(typed["N"])
+    if "M" in typed:
+        return {name: _value(inner) for name, inner in typed["M"].items()}
+    if "L" in typed:
+        return [_value(inner) for inner in typed["L"]]
+    if "NULL" in typed:
         return None
-    if kind == "BOOL":
-        return bool(value)
-    if kind == "SS":
-        return set(value)
-    if kind == "NS":
-        return {Decimal(v) for v in value}
-    raise ValueError(f"attribute type {kind} is not read by the simulator")
+    if "BOOL" in typed:
+        return bool(typed["BOOL"])
+    if "SS" in typed:
+        return set(typed["SS"])
+    if "NS" in typed:
+        return {Decimal(v) for v in typed["NS"]}
+    raise ValueError(f"attribute type {sorted(typed)} is not read by the simulator")
 
 
 # What the replay never reads of an entry (the stored answer, the balances after it): left undecoded.
