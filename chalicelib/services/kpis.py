@@ -47,7 +47,7 @@ PROFILE_FIELDS = (
     *(keys.AUDIENCE_KEY, keys.AUDIENCE_DAY),  # members by segment
 )
 ENTRY_FIELDS = ("kind", "points", "occurred_at", "details")
-COUPON_FIELDS = ("kind", "issued_at", "expires_at", "coupon_status", "used_at")
+COUPON_FIELDS = ("kind", "issued_at", "expires_at", "coupon_status", "used_at", keys.COUPON_COUNTED)
 
 
 def _image(image: dict[str, Any] | None, fields: tuple[str, ...]) -> dict[str, Any] | None:
@@ -68,6 +68,12 @@ def _profile(image: dict[str, Any] | None) -> dict[str, Any] | None:
     return profile
 
 
+def _coupon(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The coupon's fields; one issued before the roll-up counted coupons is none of its business."""
+    coupon = _image(image, COUPON_FIELDS)
+    return coupon if coupon and coupon.pop(keys.COUPON_COUNTED, False) else None
+
+
 def record_deltas(record: dict[str, Any]) -> Deltas | None:
     """The KPI deltas of one stream record (Lambda's DynamoDB event format), None if it has none."""
     stream = record["dynamodb"]
@@ -82,7 +88,7 @@ def record_deltas(record: dict[str, Any]) -> Deltas | None:
         entry = _image(stream["NewImage"], ENTRY_FIELDS) or {}
         deltas = kpi_rollup.entry_deltas(entry, tz, program.currency_places)
     elif sort_key.startswith(keys.COUPON_PREFIX) and record["eventName"] in ("INSERT", "MODIFY"):
-        old, new = (_image(stream.get(side), COUPON_FIELDS) for side in ("OldImage", "NewImage"))
+        old, new = (_coupon(stream.get(side)) for side in ("OldImage", "NewImage"))
         deltas = kpi_rollup.coupon_deltas(old, new, tz)
     else:
         return None

@@ -185,6 +185,7 @@ def coupon_item(member_id: str, coupon: Coupon) -> dict[str, Any]:
         "reward_id": coupon.reward_id,
         "coupon_status": "available",
         **({"campaign_id": coupon.campaign_id} if coupon.campaign_id else {}),
+        keys.COUPON_COUNTED: True,
     }
 
 

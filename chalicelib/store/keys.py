@@ -27,6 +27,9 @@ LOT_PREFIX = "MEMBER#LOT#"
 PENDING_PREFIX = "MEMBER#PENDING#"
 ENTRY_PREFIX = "TX#"
 COUPON_PREFIX = "COUPON#"
+# On a coupon item: issued since the KPI roll-up counts coupons, so its use and expiry count too
+# (a coupon issued before never counted as issued: its use must not take from an expiry day).
+COUPON_COUNTED = "kpi_counted"
 
 
 def member_pk(member_id: str) -> str:

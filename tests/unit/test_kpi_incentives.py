@@ -232,3 +232,27 @@ def test_an_audience_entry_without_its_day_counts_in_no_segment_until_it_is_stor
     assert added is not None and added.days == {date(2026, 5, 6): Counter({"seg_new": 1})}
     moved = record_deltas(profile_record(stored, {**stored, "audience_key": "lost#SHARD#03"}))
     assert moved is not None and moved.days == {date(2026, 5, 6): Counter({"seg_new": -1, "seg_lost": 1})}
+
+
+def coupon_record(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.store import dynamo
+
+    stream: dict[str, Any] = {"Keys": {"pk": {"S": "MEMBER#s1"}, "sk": {"S": "COUPON#C1"}}}
+    stream["NewImage"] = dynamo.to_item(new)
+    if old is not None:
+        stream["OldImage"] = dynamo.to_item(old)
+    return {"eventID": "e2", "eventName": "MODIFY" if old else "INSERT", "dynamodb": stream}
+
+
+def test_a_coupon_issued_before_the_roll_up_counted_coupons_counts_nowhere_even_when_used() -> None:
+    from chalicelib.services.kpis import record_deltas
+
+    used = {"used_at": "2026-05-20T10:00:00+08:00"}
+    assert record_deltas(coupon_record(None, coupon())) is None
+    assert record_deltas(coupon_record(coupon(), coupon("used", **used))) is None  # no expiry day goes below 0
+
+    counted = {"kpi_counted": True}
+    issued = record_deltas(coupon_record(None, coupon(**counted)))
+    assert issued is not None and issued.days[DAY] == Counter({"cpn_issued_birthday": 1})
+    spent = record_deltas(coupon_record(coupon(**counted), coupon("used", **used, **counted)))
+    assert spent is not None and spent.days[date(2026, 6, 3)] == Counter({"cpn_expired_birthday": -1})
