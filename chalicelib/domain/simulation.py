@@ -23,7 +23,7 @@ from typing import Any
 
 from chalicelib.domain import campaigns as offers
 from chalicelib.domain import checkout, jobs, referrals, rules
-from chalicelib.domain.calendar import birthday_in_year, local_date
+from chalicelib.domain.calendar import birthday_in_year, expiry_month, local_date
 from chalicelib.domain.earning import Line
 from chalicelib.domain.errors import LoyaltyError
 from chalicelib.domain.history import ERASURE, Fact, History, Window
@@ -32,6 +32,7 @@ from chalicelib.domain.simulation_figures import Figures
 from chalicelib.program import Program
 
 # Written by the rules and the jobs themselves: the replay makes its own, never reads these.
+ENROL = "enrolment"  # the campaigns' trigger of an enrolment
 MADE_BY_THE_REPLAY = frozenset(
     {"expire", "release", "birthday", "reactivation", "points_payment", "points_payment_refund"}
 )
@@ -184,6 +185,9 @@ class _Replay:
         )  # fmt: skip
         day = self.day
         self.next_job_day = day + timedelta(days=1)  # that day's jobs ran before the enrolment
+        where = history.enrolment
+        facts = offers.PurchaseFacts(Decimal(0), fact.at, channel=where.channel, store_id=where.store_id, trigger=ENROL)
+        self._campaign_points(change.after, facts, change, fact, self._lot_of(day))
         self._take(change, day)
         self._birthday(day, fact.at)  # enrolled on the birthday, after that day's run: the gift now
 
@@ -211,7 +215,11 @@ class _Replay:
             self.figures.refused[checkout.FIELD] += 1
             purchase = dataclasses.replace(purchase, points_payment=None)
             change, _ = rules.record_purchase(self.program, member, purchase, fact.at)
-        self._campaign_points(member, purchase, change, details)
+        paid = checkout.Payment.from_details(change.entries[0].details.get(checkout.FIELD))
+        share = checkout.money_share(purchase.amount, paid.value if paid else Decimal(0))  # earns on money only
+        where = (purchase.channel, purchase.store_id)
+        facts = offers.PurchaseFacts(purchase.amount, purchase.occurred_at, purchase.lines, *where, money_share=share)
+        self._campaign_points(member, facts, change, fact)
         entry = change.entries[0]
         self.orders[fact.ref] = rules.PurchaseRecord(
             order_id=fact.ref,
@@ -226,18 +234,19 @@ class _Replay:
         return change
 
     def _campaign_points(
-        self, member: Member, purchase: rules.Purchase, change: MemberChange, recorded: Mapping[str, Any]
+        self, member: Member, facts: offers.PurchaseFacts, change: MemberChange, fact: Fact, lot: str | None = None
     ) -> None:
-        """As the live purchase does (services/points.purchase_change): on the money part only."""
-        running = self._campaigns_for(recorded)
+        """The campaigns of a purchase, enrolment or activity, as the live write applies them
+        (services/campaigns.apply): points into the write's entry (or `lot`), their coupons."""
+        running = self._campaigns_for(fact.details)
         if not running:
             return
-        paid = checkout.Payment.from_details(change.entries[0].details.get(checkout.FIELD))
-        share = checkout.money_share(purchase.amount, paid.value if paid else Decimal(0))
-        where = (purchase.channel, purchase.store_id)
-        facts = offers.PurchaseFacts(purchase.amount, purchase.occurred_at, purchase.lines, *where, money_share=share)
-        exhausted = frozenset(_named(recorded.get("campaigns_skipped"), offers.BUDGET_EXHAUSTED))
-        offers.credit(change, offers.evaluate(self.program, running, member, facts, exhausted))
+        exhausted = frozenset(_named(fact.details.get("campaigns_skipped"), offers.BUDGET_EXHAUSTED))
+        outcome = offers.evaluate(self.program, running, member, facts, exhausted)
+        offers.credit(change, outcome, self.program, self._code, lot, fact.at)
+
+    def _lot_of(self, day: date) -> str:
+        return expiry_month(day, self.program.expiry_months)
 
     def _campaigns_for(self, details: Mapping[str, Any]) -> list[offers.Campaign]:
         if not self.campaigns.running or not self.campaigns.as_recorded:
@@ -270,7 +279,10 @@ class _Replay:
             self.figures.refused["activity"] += 1
             return None
         self.activities[(day, kind)] += 1
-        return rules.record_activity(self.program, member, fact.ref, kind, fact.at)
+        change = rules.record_activity(self.program, member, fact.ref, kind, fact.at)
+        facts = offers.PurchaseFacts(Decimal(0), fact.at, trigger="activity", base_points=rule.points)
+        self._campaign_points(member, facts, change, fact, self._lot_of(day))
+        return change
 
     def _referral(self, member: Member, fact: Fact) -> MemberChange:
         """The referred member's first purchase paid the referrer (a fact of the referrer's ledger:

@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.domain.attribution import Attribution
+from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.history import Fact, History, Window
 from chalicelib.domain.model import JobMarks, Member, PendingLot
-from chalicelib.domain.simulation import Scenario, replay
+from chalicelib.domain.simulation import Campaigns, Scenario, replay
 from chalicelib.domain.simulation_figures import Figures, Report, liability, tier_move
 from chalicelib.program import Program, load_program
 
@@ -157,3 +158,55 @@ def test_a_clone_shares_no_mutable_part() -> None:
         if not isinstance(value, immutable):
             assert getattr(copied, name) is not value, name
     assert copied.pending[0] is not member.pending[0] and copied.wallet.lots is not member.wallet.lots
+
+
+def campaign(campaign_id: str, status: str = "active", **body: Any) -> Campaign:
+    window = {"starts_at": "2026-01-01T00:00:00+08:00", "ends_at": "2027-01-01T00:00:00+08:00"}
+    named = {"campaign_id": campaign_id, "name": campaign_id, "status": status}
+    return Campaign.model_validate({**named, **window, **body})
+
+
+def test_campaigns_of_purchases_and_activities_are_replayed() -> None:
+    """Double points on Wednesdays and 7 more points a check-in, as a proposal; as recorded, a campaign
+    paused since applies where the purchase's entry names it, and nowhere else."""
+    wednesdays = campaign("wed", days={"weekdays": [3]}, effect={"multiplier": "2"})
+    check_ins = campaign("act", trigger="activity", effect={"bonus_points": 7})
+    history = History(
+        "dee",
+        (
+            fact("enrol", "dee", "2026-01-05T10:00"),
+            fact("purchase", "w1", "2026-01-07T10:00", 200, amount="100.00", campaigns=[{"campaign_id": "wed"}]),
+            fact("purchase", "t1", "2026-01-08T10:00", 100, amount="100.00"),
+            fact("activity", "c1", "2026-01-09T10:00", 12, type="check_in"),
+        ),
+    )
+    proposal = replay(Scenario(load_program(), Campaigns((wednesdays, check_ins))), history, END)
+    assert proposal.figures.earned == {"enrol": 100, "purchase": 200 + 100, "activity": 5 + 7}
+    paused = Campaigns((campaign("wed", "paused", days={"weekdays": [3]}, effect={"multiplier": "2"}),), True)
+    recorded = replay(Scenario(load_program(), paused), history, END)
+    assert recorded.figures.earned == {"enrol": 100, "purchase": 200 + 100, "activity": 5}
+    assert recorded.member is not None and recorded.member.campaign_uses == {"wed": 1}
+
+
+def test_points_paid_at_checkout_are_replayed_or_paid_with_money() -> None:
+    """1,000 points pay 10.00 of a 200.00 purchase (100 points = 1.00): it earns on the 190.00 paid with
+    money, and returning half gives half the points back. A program without points payment replays
+    that purchase as paid with money, and counts it."""
+    paid = {"points": 1000, "value": "10.00", "lots": {"2027-01": 1000}}
+    history = History(
+        "eve",
+        (
+            fact("enrol", "eve", "2026-01-05T10:00"),
+            fact("purchase", "p1", "2026-01-06T10:00", 1000, amount="1000.00"),
+            fact("purchase", "p2", "2026-01-07T10:00", 190, amount="200.00", points_payment=paid),
+            fact("return", "x2", "2026-01-08T10:00", -95, order_id="p2", amount="100.00"),
+        ),
+    )
+    program = load_program()
+    assert program.points_payment is not None and program.points_payment.points_per_unit == 100
+    now = replay(Scenario(program), history, END)
+    assert now.member is not None and now.member.available == 1100 - 1000 + 190 - 95 + 500
+    assert now.figures.redeemed == 1000 and now.figures.earned["points_payment_refund"] == 500
+    without = replay(Scenario(program.model_copy(update={"points_payment": None})), history, END)
+    assert without.figures.refused == {"points_payment": 1} and without.figures.redeemed == 0
+    assert without.member is not None and without.member.available == 1100 + 200 - 100
