@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from chalicelib import config
 from chalicelib.program import PROGRAM_FILE, load_program
@@ -22,6 +23,7 @@ from chalicelib.services import check, members
 from chalicelib.store import exports
 from loyalty_tools import demo
 from loyalty_tools import simulate as simulator
+from loyalty_tools.cli import cli
 from loyalty_tools.local.stack import LocalResources
 
 MEMBERS, DAYS, SEED, STORES = 15, 60, 4, 2
@@ -70,5 +72,15 @@ def test_the_current_program_replayed_reproduces_the_stored_state(quick_program:
     assert recorded.checked == 0 and recorded.current.as_dict() == report.current.as_dict()
     # What the history held: every rule the replay runs had something to do.
     now = report.current
+    # The command prints it: the table side by side and the self-check's verdict; a bad file is refused.
+    program_file = tmp_path / "program.json"
+    command = ["simulate", "--program", str(program_file), "--export", str(export), "--workers", "1", "--check"]
+    printed = CliRunner().invoke(cli, command)
+    assert printed.exit_code == 0, printed.output
+    assert f"reproduces the stored state of {MEMBERS} of {MEMBERS} members" in printed.output
+    assert "points outstanding at the end" in printed.output and "liability value (CNY)" in printed.output
+    (tmp_path / "bad.json").write_text('{"tiers": []}', encoding="utf-8")
+    refused = CliRunner().invoke(cli, ["simulate", "--program", str(tmp_path / "bad.json"), "--export", str(export)])
+    assert refused.exit_code == 1 and "invalid program" in refused.output and "Traceback" not in refused.output
     assert now.expired > 0 and now.earned["reactivation"] > 0 and now.earned["referral"] > 0
     assert now.returned > 0 and now.redeemed > 0 and now.coupons["welcome_back"] > 0 and now.coupons["birthday"] > 0
