@@ -1,22 +1,24 @@
 """Cost on paper, from measured counts: what a million earns, redemptions and sales-file rows, and a
-night of scheduled jobs, would cost on AWS at published on-demand prices (bench/cost_model.py).
+night of scheduled jobs, would cost on AWS at published on-demand prices (bench/cost_model.py;
+docs/cost.md says how to read the output).
 
 Everything runs in this process on the local stack (DynamoDB Local for the table and its stream,
-moto for S3 and SQS): earns and redemptions through the whole API path (Chalice's test client:
-auth, validation, rules, store), a store's sales file uploaded to incoming/ and delivered from the
-queue to the app's consumer, the six scheduled jobs over a seeded member base (a working run, then
-an idle one as the other 23 hourly runs of the day). After each, the table's stream is delivered to
-the KPI roll-up, as Lambda's event source mapping does (its filter, batches of up to 500).
+moto for S3, SQS and the event bus): earns and redemptions through the whole API path (Chalice's
+test client: auth, validation, rules, store), a store's sales file uploaded to incoming/ and
+delivered from the queue to the app's consumer, the six scheduled jobs over a seeded member base (a
+working run, then an idle one as the other 23 hourly runs of the day). After each, the table's
+stream is delivered to every stream handler of the app (the KPI roll-up, the event outbox) through
+its filter, as Lambda's event source mappings do.
 
-Counted: every DynamoDB call and the read and write units DynamoDB Local reports for it
-(ReturnConsumedCapacity=INDEXES: table, local and global indexes), S3 requests, SQS messages, stream
-records, domain events (their entries' sizes), and each handler's time, billed as Lambda would at
-the memory infra/stages.py gives that kind of function. Modelled, not measured: the stream-driven
-event publisher (one invocation per stream batch, ceil(events/10) PutEvents per batch), Lambda's
-SQS poller (a receive and a delete per message), S3's notification message per file, Lambda's own
-log lines and API Gateway's access log line.
+Counted: every DynamoDB call, its read units as DynamoDB Local reports them, its write units from
+each item write's stream images by DynamoDB's rules (table and index copies; DynamoDB Local
+under-reports transactions of several items), S3 requests, SQS messages, stream records, each
+PutEvents entry, and each handler's time, billed as Lambda would at the memory infra/stages.py gives
+its kind of function. Modelled, not measured: Lambda's SQS poller (a receive and a delete per
+message), S3's notification message per file, Lambda's own log lines and API Gateway's access log
+line, and at a steady request rate how many records each stream batch holds.
 
-    python -m bench.cost [--earns 1000] [--file-rows 10000] [--members 2000] [--stage prod] [--quick]
+    python -m bench.cost [--earns 1000] [--file-rows 10000] [--members 2000] [--rate 10] [--stage prod] [--quick]
 """
 
 from __future__ import annotations
@@ -99,8 +101,8 @@ class Tally:
 
 
 class Meter:
-    """botocore hooks on the app's shared clients, the event publisher swapped for a counter, the
-    logger's output counted instead of printed. `tally` is where counts go; `phase` labels writes."""
+    """botocore hooks on the app's shared clients (DynamoDB, S3, SQS, EventBridge), the logger's
+    output counted instead of printed. `tally` is where counts go; `phase` labels writes."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -325,11 +327,6 @@ class Stack:
     directory: Path
     streams: dict[str, tuple[int, int]]  # stream handler -> (batch size, batching window in s)
 
-    @property
-    def outbox(self) -> bool:
-        """Whether the app publishes its events from the stream (else from the request path)."""
-        return any(name != ROLL_UP for name in self.streams)
-
     def drain(self) -> int:
         """Deliver the stream to every handler until nothing is new; how many records it held."""
         records = 0
@@ -498,7 +495,6 @@ def usage_of(
     """What `tally` bills. `steady`: (units, units per second) when the work arrives at a steady
     rate (API calls): each stream handler's invocations are the batches that rate fills, as Lambda
     batches by its window; otherwise the batches as delivered (a burst: full batches)."""
-    outbox = results["outbox"]
     usage = model.Usage(api_requests=len(tally.seconds.get("api", [])))
     for function, durations in tally.seconds.items():
         target = usage.function(function, memory["api"] if function == "api" else memory["worker"])
@@ -509,10 +505,6 @@ def usage_of(
             records = sum(tally.stream_batches.get(function, []))
             batch, window = results["streams"][function]
             target.rebatch(model.stream_invocations(records, batch, window, rate * records / units))
-    if not outbox:  # the events leave from the request path today: model the stream publisher
-        publisher = usage.function("publisher (modelled)", memory["worker"])
-        for seconds in model.publisher_seconds(len(tally.event_sizes), tally.stream_batches.get(ROLL_UP, [])):
-            publisher.add(seconds)
     usage.read_units = tally.read_units
     usage.write_units = tally.wru() + tally.failed_writes
     usage.events = sum(model.chunks_64kb(size) for size in tally.event_sizes)
@@ -712,7 +704,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "file": sales_file(stack, args.file_rows, args.file_members, "s1"),
         }
         work, idle, changed = night_of_jobs(stack, args.members, args.due)
-        results.update(night=work, idle=idle, changed=changed, outbox=stack.outbox, streams=stack.streams)
+        results.update(night=work, idle=idle, changed=changed, streams=stack.streams)
         results["seconds"] = time.perf_counter() - started
         results["load"] = os.getloadavg()[1]  # the 5-minute load average at the end: timings stretch with it
         return results
@@ -745,12 +737,7 @@ def report(args: argparse.Namespace, results: dict[str, Any], memory: dict[str, 
         "batches its window fills ("
         + ", ".join(f"{name}: batch {size}, window {window} s" for name, (size, window) in results["streams"].items())
         + "); the file and the jobs: the batches as delivered",
-        "events: "
-        + (
-            "the stream outbox handler's PutEvents, measured"
-            if results["outbox"]
-            else "put by the request path today (counted); their Lambda modelled as the stream publisher's"
-        ),
+        "events: every PutEvents entry counted (the stream outbox's, or any other caller's)",
         "",
     ]
     for name, label in (("earn", "per earn"), ("redemption", "per redemption"), ("file", "per file row")):

@@ -40,14 +40,8 @@ EARN_GOAL = 10.00  # dollars per million earns, all-in
 # access log one JSON line of 8 fields per request (infra/stack.py, ACCESS_LOG_FIELDS).
 LAMBDA_PLATFORM_LOG_BYTES = 300
 ACCESS_LOG_BYTES = 250
-# The stream-driven event publisher: per invocation (one stream batch) reading the batch and building
-# the entries, then one PutEvents round trip per 10 events, one after the other.
-PUBLISHER_SECONDS_PER_BATCH = 0.005
-PUBLISHER_SECONDS_PER_PUT = 0.030
-
 KB = 1024
 CHUNK_64KB = 64 * KB
-EVENTS_PER_PUT = 10  # PutEvents takes at most 10 entries
 
 SERVICES = (
     "API Gateway",
@@ -196,11 +190,6 @@ def billed_ms(seconds: float) -> int:
     return max(1, math.ceil(round(seconds * 1000, 6)))
 
 
-def put_events_calls(events_per_batch: Iterable[int]) -> int:
-    """PutEvents calls of a publisher that sends each stream batch's events 10 entries a call."""
-    return sum(math.ceil(events / EVENTS_PER_PUT) for events in events_per_batch)
-
-
 def stream_invocations(records: int, batch_size: int, window_s: float, records_per_s: float) -> int:
     """Invocations of a table-stream handler for `records` arriving steadily at `records_per_s` on
     one shard: Lambda waits up to the batching window for a full batch, so a batch holds what one
@@ -209,29 +198,6 @@ def stream_invocations(records: int, batch_size: int, window_s: float, records_p
         return 0
     per_batch = min(batch_size, max(1.0, records_per_s * window_s))
     return math.ceil(records / per_batch)
-
-
-def events_per_batch(events: int, batches: list[int]) -> list[int]:
-    """`events` spread over stream batches in proportion to their records (the first batches take
-    the remainder); a single batch when no record reached the stream."""
-    if not events:
-        return []
-    records = sum(batches)
-    if not records:
-        return [events]
-    shares = [events * size // records for size in batches]
-    for n in range(events - sum(shares)):
-        shares[n % len(shares)] += 1
-    return shares
-
-
-def publisher_seconds(events: int, batches: list[int]) -> list[float]:
-    """The modelled publisher's time per invocation: one invocation per stream batch with events."""
-    return [
-        PUBLISHER_SECONDS_PER_BATCH + put_events_calls([count]) * PUBLISHER_SECONDS_PER_PUT
-        for count in events_per_batch(events, batches)
-        if count
-    ]
 
 
 @dataclass

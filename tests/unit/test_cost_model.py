@@ -138,16 +138,6 @@ def test_stream_batches_at_a_steady_rate_fill_the_window_up_to_the_batch_size() 
     assert (function.invocations, function.billed_ms) == (2, 700)
 
 
-def test_put_events_are_10_entries_a_call_per_stream_batch() -> None:
-    assert model.put_events_calls([0, 1, 10, 11, 25]) == 0 + 1 + 1 + 2 + 3
-    assert model.events_per_batch(7, [500, 500, 100]) == [4, 3, 0]  # 3.18, 3.18, 0.64: the remainder first
-    assert sum(model.events_per_batch(1001, [500, 499, 2])) == 1001
-    assert model.events_per_batch(3, []) == [3]
-    assert model.publisher_seconds(25, [10]) == [
-        pytest.approx(model.PUBLISHER_SECONDS_PER_BATCH + 3 * model.PUBLISHER_SECONDS_PER_PUT)
-    ]
-
-
 def test_dollars_by_service_at_the_published_prices() -> None:
     usage = model.Usage(
         api_requests=1_000_000,
