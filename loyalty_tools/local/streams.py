@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 StreamHandler = Callable[[dict[str, Any], Any], Any]
+# A batch not yet full goes to the handler once its oldest record waited this long, or as soon as
+# the shard has nothing newer (Lambda's batching window; 1 s here whatever the app's, so that
+# `loyalty dev` shows writes' effects at once).
+BATCH_WINDOW_SECONDS = 1.0
 
 
 def stream_handlers(app: Chalice) -> list[tuple[str, StreamHandler, int]]:
@@ -51,6 +56,7 @@ def streams_client() -> Any:
 class _Shard:
     iterator: str | None  # None: the shard is closed and read to its end
     pending: list[dict[str, Any]] = field(default_factory=list)  # passed the filter, not yet handed over
+    pending_since: float = 0.0  # monotonic time of the oldest pending record
     checkpoint: str | None = None  # the sequence number of the last record handed over
 
 
@@ -96,8 +102,9 @@ class StreamPump(Worker):
 
     def poll_once(self) -> int:
         """One GetRecords (a page of up to 1,000) per open shard. The records the handler's filter
-        passes wait until they fill a batch, or the shard has nothing newer (as Lambda fills a batch
-        within its batching window); returns how many records were read or handed over."""
+        passes wait until they fill a batch, the shard has nothing newer, or BATCH_WINDOW_SECONDS
+        passed (as Lambda fills a batch within its batching window); returns how many records were
+        read or handed over."""
         client = self._client = self._client or streams_client()
         self._discover(client)
         moved = 0
@@ -108,18 +115,25 @@ class StreamPump(Worker):
                 records = answer.get("Records", [])
                 shard.iterator = answer.get("NextShardIterator")
                 converted = [lambda_record(record, self._stream_arn or "") for record in records]
-                shard.pending += [record for record in converted if passes(record, self.patterns)]
+                wanted = [record for record in converted if passes(record, self.patterns)]
+                if wanted and not shard.pending:
+                    shard.pending_since = time.monotonic()
+                shard.pending += wanted
                 moved += len(records)
-            while shard.pending and (len(shard.pending) >= self.batch_size or not records):
+            while shard.pending and (len(shard.pending) >= self.batch_size or not records or self._waited(shard)):
                 batch = shard.pending[: self.batch_size]
                 if not self._deliver(batch):
                     self._rewind(client, shard_id, shard)  # the same records come again next poll
                     break
                 shard.checkpoint = batch[-1]["dynamodb"]["SequenceNumber"]
                 shard.pending = shard.pending[len(batch) :]
+                shard.pending_since = time.monotonic()
                 moved += len(batch)
                 log.debug("stream pump: shard %s delivered %d", shard_id, len(batch))
         return moved
+
+    def _waited(self, shard: _Shard) -> bool:
+        return time.monotonic() - shard.pending_since >= BATCH_WINDOW_SECONDS
 
     def _rewind(self, client: Any, shard_id: str, shard: _Shard) -> None:
         """Back to just after the last record handed over successfully (Lambda's checkpoint)."""
