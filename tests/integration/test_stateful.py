@@ -40,9 +40,10 @@ from pydantic import BaseModel
 from chalicelib import clock, config, events
 from chalicelib.api import models
 from chalicelib.domain.calendar import add_months, add_years, last_day_of_month, month_key
+from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.errors import LoyaltyError
 from chalicelib.program import PROGRAM_FILE, Program, load_program
-from chalicelib.services import check, jobs, members, points, wallet
+from chalicelib.services import campaigns, check, jobs, members, points, wallet
 from chalicelib.store import dynamo, keys
 from tests.support import (
     FixedClock,
@@ -62,6 +63,24 @@ CENT = Decimal("0.01")
 MAX_MEMBERS = 4
 JOB_NAMES = ("expiry", "tier-review", "dormant", "birthday", "pending")
 CATEGORIES = ("fresh", "household", "toys", None)
+# Campaigns every example runs under (modelled in LoyaltyMachine.campaign_points): a Wednesday
+# double on fresh lines, and a bonus for purchases of 100.00 or more; unbudgeted, no member limit.
+CAMPAIGNS = [
+    {
+        "campaign_id": f"stateful-{name}",
+        "name": name,
+        "starts_at": "2025-01-01T00:00:00+08:00",
+        "ends_at": "2035-01-01T00:00:00+08:00",
+        **fields,
+    }
+    for name, fields in (
+        (
+            "fresh-wednesday",
+            {"days": {"weekdays": [3]}, "conditions": {"categories": ["fresh"]}, "effect": {"multiplier": "2"}},
+        ),
+        ("big-basket", {"conditions": {"min_amount": "100.00"}, "effect": {"bonus_points": 15}}),
+    )
+]
 
 
 # --- the model -------------------------------------------------------------------------------------
@@ -412,6 +431,7 @@ class LoyaltyMachine(RuleBasedStateMachine):
         weighted = amount - sum((a for _, a in lines), Decimal(0))
         weighted += sum((a * program.categories.get(c or "", Decimal(1)) for c, a in lines), Decimal(0))
         earned = floor_int(weighted * program.tier(member.tier).multiplier * money / amount)
+        earned += self.campaign_points(member, amount, lines, occurred_at, money)
         lot_month = lot_month_of(bought_on, program)
         if lot_month < month_key(today):
             earned = 0  # so late that these points would already have expired
@@ -435,6 +455,20 @@ class LoyaltyMachine(RuleBasedStateMachine):
         if rank(program, earns) > rank(program, after.tier):
             after.tier, after.review_at = earns, review_after(program, earns, today)
         return after
+
+    def campaign_points(
+        self, member: Expected, amount: Decimal, lines: list[tuple[str | None, Decimal]], at: datetime, money: Decimal
+    ) -> int:
+        """The two campaigns of CAMPAIGNS (docs/campaigns.md): Wednesdays (program time) double the
+        tier x category points of `fresh` lines, on the money share; 100.00 or more adds 15."""
+        points = 0
+        fresh = sum((a for c, a in lines if c == "fresh"), Decimal(0))
+        if local_day(at).isoweekday() == 3 and fresh:
+            base = fresh * self.program.categories["fresh"] * self.program.tier(member.tier).multiplier
+            points += floor_int(base * money / amount)  # x (2 - 1)
+        if amount >= 100:
+            points += 15
+        return points
 
     def payment_allowed(self, amount: Decimal, pay: int | None) -> bool:
         """The program's points_payment: at least min_points, at most max_share of the amount."""
@@ -823,6 +857,9 @@ def machine(ddb_local_table: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     pending_file = tmp_path / "program-pending.json"
     pending_file.write_text(json.dumps(pending, ensure_ascii=False), encoding="utf-8")
     monkeypatch.setenv("PROGRAM_FILE", str(PROGRAM_FILE))
+    campaigns.clear_cache()
+    for body in CAMPAIGNS:  # active for every example on this table
+        campaigns.create(Campaign.model_validate(body))
     LoyaltyMachine.clock = fixed
     LoyaltyMachine.program_files = {0: None, 7: str(pending_file)}
     LoyaltyMachine.published = published
@@ -831,6 +868,7 @@ def machine(ddb_local_table: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     finally:
         config.reset()
         load_program.cache_clear()
+        campaigns.clear_cache()
 
 
 @pytest.mark.stream
