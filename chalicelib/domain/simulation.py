@@ -215,12 +215,13 @@ class _Replay:
             self.figures.refused[checkout.FIELD] += 1
             purchase = dataclasses.replace(purchase, points_payment=None)
             change, _ = rules.record_purchase(self.program, member, purchase, fact.at)
-        paid = checkout.Payment.from_details(change.entries[0].details.get(checkout.FIELD))
-        share = checkout.money_share(purchase.amount, paid.value if paid else Decimal(0))  # earns on money only
-        where = (purchase.channel, purchase.store_id)
-        facts = offers.PurchaseFacts(purchase.amount, purchase.occurred_at, purchase.lines, *where, money_share=share)
-        self._campaign_points(member, facts, change, fact)
         entry = change.entries[0]
+        paid = checkout.Payment.from_details(entry.details.get(checkout.FIELD))
+        if self._campaigns_for(details):
+            share = checkout.money_share(purchase.amount, paid.value if paid else Decimal(0))  # earns on money only
+            where = (purchase.channel, purchase.store_id)
+            facts = offers.PurchaseFacts(purchase.amount, purchase.occurred_at, lines, *where, money_share=share)
+            self._campaign_points(member, facts, change, fact)
         self.orders[fact.ref] = rules.PurchaseRecord(
             order_id=fact.ref,
             amount=purchase.amount,
@@ -229,7 +230,7 @@ class _Replay:
             clawed_points=0,
             lot_month=str(entry.details["lot_month"]),
             spend_month=str(entry.details["spend_month"]),
-            payment=checkout.Payment.from_details(entry.details.get(checkout.FIELD)),
+            payment=paid,
         )
         return change
 
@@ -280,8 +281,9 @@ class _Replay:
             return None
         self.activities[(day, kind)] += 1
         change = rules.record_activity(self.program, member, fact.ref, kind, fact.at)
-        facts = offers.PurchaseFacts(Decimal(0), fact.at, trigger="activity", base_points=rule.points)
-        self._campaign_points(member, facts, change, fact, self._lot_of(day))
+        if self._campaigns_for(fact.details):
+            facts = offers.PurchaseFacts(Decimal(0), fact.at, trigger="activity", base_points=rule.points)
+            self._campaign_points(member, facts, change, fact, self._lot_of(day))
         return change
 
     def _referral(self, member: Member, fact: Fact) -> MemberChange:
