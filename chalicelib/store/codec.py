@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -154,8 +155,48 @@ def entry_item(
     if fingerprint is not None:
         item["fingerprint"] = fingerprint
     if response is not None:
-        item["response"] = json.dumps(response, separators=(",", ":"), ensure_ascii=False)
+        item["response"] = pack_response(response)
     return item
+
+
+# The stored answer to a client's id is most of an entry's bytes, and an entry over 1 KB costs
+# twice the write units (4 instead of 2 in a transaction). Deflate with a preset dictionary of the
+# answers' own keys and fragments packs a purchase's 575-byte answer into about 100 bytes (291 with
+# plain zlib). NEVER edit RESPONSE_DICTIONARY: stored answers decompress with it. A better one needs
+# a new format byte, with this one kept for the entries written before.
+RESPONSE_FORMAT = b"\x01"
+RESPONSE_DICTIONARY = (
+    b'"coupon":{"code":"","value":"","expires_at":"","reward_id":"'
+    b'"campaigns":[{"campaign_id":"","points":}],"campaigns_skipped":[{"campaign_id":"","reason":"budget_exhausted"}],'
+    b'"points_payment":{"points":,"value":"","lots":{"'
+    b'"channel":"","store_id":"","staff_id":"",'
+    b',"related_entries":[{"entry_id":"reactivation#","kind":"points_payment","ref":"'
+    b'"lines":[{"amount":"","category":"fresh"},{"amount":"","category":"household"}]},'
+    b'"pending":false,"lapsed_points":0,"tier":"member","order_number":1,'
+    b'"details":{"amount":"","lot_month":"2027-","spend_month":"2026-",'
+    b'+00:00","recorded_at":"2026-12-06T'
+    b'{"entry":{"entry_id":"purchase#","kind":"purchase","ref":"","points":,"occurred_at":"2026-12-06T'
+    b'"balances_after":{"available":,"pending":0,"lifetime_earned":}},"related_entries":[],'
+    b'"balances":{"available":,"pending":0,"lifetime_earned":}}'
+)
+
+
+def pack_response(response: dict[str, Any]) -> bytes:
+    text = json.dumps(response, separators=(",", ":"), ensure_ascii=False).encode()
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, RESPONSE_DICTIONARY)
+    return RESPONSE_FORMAT + packer.compress(text) + packer.flush()
+
+
+def response_from_item(item: dict[str, Any]) -> dict[str, Any]:
+    """The answer stored with a client's id: packed bytes, or the JSON text of older entries."""
+    stored = item["response"]
+    if not isinstance(stored, str):
+        packed = bytes(getattr(stored, "value", stored))  # boto3 reads binary attributes as Binary
+        if packed[:1] != RESPONSE_FORMAT:
+            raise ValueError(f"stored answer of unknown format {packed[:1]!r}")
+        stored = zlib.decompressobj(-15, RESPONSE_DICTIONARY).decompress(packed[1:]).decode()
+    answer: dict[str, Any] = json.loads(stored)
+    return answer
 
 
 def entry_view(item: dict[str, Any]) -> dict[str, Any]:

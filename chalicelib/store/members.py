@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -201,8 +200,7 @@ def commit(commit: Commit, now: datetime) -> None:
 
 
 def stored_response(item: dict[str, Any]) -> dict[str, Any]:
-    answer: dict[str, Any] = json.loads(item["response"])
-    return answer
+    return codec.response_from_item(item)
 
 
 def write_profile(member: Member, changes: dict[str, Any], extras: Sequence[Extra], now: datetime) -> None:

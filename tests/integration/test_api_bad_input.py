@@ -67,7 +67,7 @@ def _table_items() -> list[str]:
 
     region = aws.client("dynamodb").meta.region_name
     table = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].get_table(TABLE)
-    items = (json.dumps(item.to_json(), sort_keys=True) for item in table.all_items())
+    items = (json.dumps(item.to_json(), sort_keys=True, default=str) for item in table.all_items())
     return sorted(item for item in items if '"APIKEYS"' not in item)
 
 

@@ -23,6 +23,7 @@ from tests.support import (
     moto_stack,
     ok,
     purchase_command,
+    readable,
     redeem_command,
 )
 
@@ -56,7 +57,7 @@ def table_items() -> list[str]:
         items += [i for i in page["Items"] if i["pk"]["S"] != "APIKEYS"]
         start = page.get("LastEvaluatedKey")
         if not start:
-            return sorted(json.dumps(item, sort_keys=True) for item in items)
+            return sorted(json.dumps(readable(item), sort_keys=True) for item in items)
 
 
 def state(api: Api, member_id: str) -> tuple[Any, ...]:
