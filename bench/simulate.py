@@ -10,7 +10,7 @@ entries: enrolment, ~26 purchases (a third with fresh lines), a few returns, ~20
 voucher or two. Each run replays it twice (current and proposed program), as `loyalty simulate`
 does; a member-year counts once.
 
-    python -m bench.simulate [--members 10000] [--workers 2]
+    python -m bench.simulate [--members 10000] [--workers 2] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -142,6 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per worker count; the quickest counts")
     args = parser.parse_args()
     from loyalty_tools import simulate as simulator
 
@@ -154,15 +155,21 @@ def main() -> None:
         member_years = args.members * (EXPORTED.date() - START).days / 365
         rates, cpu_rates = {}, {}
         for workers in (1, args.workers):
-            cpu = _cpu_seconds()
-            run = simulator.run(folder, proposed, current, workers=workers)
-            cpu = _cpu_seconds() - cpu
-            report = run.report
-            assert run.members == args.members and report.proposed.earned != report.current.earned
-            rates[workers], cpu_rates[workers] = member_years / run.seconds, member_years / cpu
+            best: tuple[float, float] | None = None  # (wall, CPU) of the quickest of the repeats
+            for _ in range(args.repeat):
+                cpu = _cpu_seconds()
+                run = simulator.run(folder, proposed, current, workers=workers)
+                cpu = _cpu_seconds() - cpu
+                report = run.report
+                assert run.members == args.members and report.proposed.earned != report.current.earned
+                best = min(best or (run.seconds, cpu), (run.seconds, cpu))
+            assert best is not None
+            seconds, cpu = best
+            rates[workers], cpu_rates[workers] = member_years / seconds, member_years / cpu
             print(
-                f"{workers} worker(s): {run.seconds:.1f} s wall, {rates[workers]:,.0f} member-years/s, "
-                f"{rates[workers] / workers:,.0f} per core; {cpu:.1f} CPU s, {cpu_rates[workers]:,.0f} per CPU second"
+                f"{workers} worker(s), best of {args.repeat}: {seconds:.1f} s wall, "
+                f"{rates[workers]:,.0f} member-years/s, {rates[workers] / workers:,.0f} per core; "
+                f"{cpu:.1f} CPU s, {cpu_rates[workers]:,.0f} per CPU second"
             )
     one, many = rates[1], rates[args.workers]
     verdict = "met" if one >= TARGET_PER_CORE else "NOT met"
