@@ -9,6 +9,7 @@ simulator first sorts the member items of each file into buckets by member (`buc
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -50,6 +51,8 @@ def _value(typed: dict[str, Any]) -> Any:
         return None
     if "BOOL" in typed:
         return bool(typed["BOOL"])
+    if "B" in typed:
+        return base64.b64decode(typed["B"])
     if "SS" in typed:
         return set(typed["SS"])
     if "NS" in typed:
@@ -67,8 +70,15 @@ def item_from_line(line: str | bytes) -> dict[str, Any]:
 
 
 def line_of(item: dict[str, Any]) -> str:
-    """An item as a DYNAMODB_JSON line (as AWS exports it)."""
-    return json.dumps({"Item": dynamo.to_item(item)}, separators=(",", ":"), ensure_ascii=False)
+    """An item as a DYNAMODB_JSON line (as AWS exports it: a binary attribute in base64)."""
+    return json.dumps({"Item": dynamo.to_item(item)}, separators=(",", ":"), ensure_ascii=False, default=_base64)
+
+
+def _base64(value: Any) -> str:
+    raw = getattr(value, "value", value)  # boto3's Binary, or bytes
+    if not isinstance(raw, bytes | bytearray):
+        raise TypeError(f"{type(value).__name__} is not an attribute value")
+    return base64.b64encode(raw).decode("ascii")
 
 
 # --- buckets by member -------------------------------------------------------------------------------

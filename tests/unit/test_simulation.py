@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import fields
 from datetime import date, datetime
@@ -210,3 +211,18 @@ def test_points_paid_at_checkout_are_replayed_or_paid_with_money() -> None:
     without = replay(Scenario(program.model_copy(update={"points_payment": None})), history, END)
     assert without.figures.refused == {"points_payment": 1} and without.figures.redeemed == 0
     assert without.member is not None and without.member.available == 1100 + 200 - 100
+
+
+def test_export_lines_are_dynamodb_json_with_binary_in_base64() -> None:
+    """A stored answer is binary (packed): an export line holds it in base64, as AWS's export does."""
+    from chalicelib.store import exports
+
+    line = exports.line_of({"pk": "MEMBER#m-1", "sk": "TX#purchase#o1", "points": 12, "answer": b"\x01packed"})
+    assert json.loads(line)["Item"]["answer"] == {"B": "AXBhY2tlZA=="}
+    assert exports.item_from_line(line) == {
+        "pk": "MEMBER#m-1",
+        "sk": "TX#purchase#o1",
+        "points": 12,
+        "answer": b"\x01packed",
+    }
+    assert exports.bucket_lines([line], 4) == {str(exports.bucket_of("m-1", 4)): [line]}
