@@ -96,3 +96,17 @@ def audience(program: Program, member: Member, as_of: date) -> Audience | None:
         last_purchase_day=known[-1] if known else None,
         changes_on=_changes_on(program, days, member.purchase_count, as_of),
     )
+
+
+def due_after_write(program: Program, before: Member | None, after: Audience, as_of: date) -> date | None:
+    """The audience job's due day to store with a write. When the write leaves the segment as it was
+    and only puts its next change off (a purchase resets recency), the earlier due day already
+    stored is kept: its index entry does not move on every visit (a delete and a put in the write's
+    transaction, 4 write units), and the job, visiting that day, finds the segment unchanged and
+    stores the later day once. Visiting early is harmless; visiting late would not be."""
+    if before is None or after.changes_on is None:
+        return after.changes_on
+    stored = audience(program, before, as_of)
+    if stored is None or stored.segment != after.segment or stored.changes_on is None:
+        return after.changes_on
+    return min(stored.changes_on, after.changes_on)

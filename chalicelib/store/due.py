@@ -35,12 +35,14 @@ def due_attributes(member: Member) -> dict[str, Any]:
     }
 
 
-def audience_attributes(member: Member, day: date) -> dict[str, Any]:
+def audience_attributes(member: Member, day: date, before: Member | None = None) -> dict[str, Any]:
     """The audience index attributes as of `day` (program-local): the segment's partition, the sort
     key, `day` itself, and the next day the segment changes without a write (the audience job's due
     index).
-    All None for an erased member: it leaves every audience."""
-    entry = audiences.audience(load_program(), member, day)
+    All None for an erased member: it leaves every audience. `before`: the state a member write
+    read, whose due day is kept when the write only puts the next change off."""
+    program = load_program()
+    entry = audiences.audience(program, member, day)
     if entry is None:
         return {
             keys.AUDIENCE_KEY: None,
@@ -53,7 +55,7 @@ def audience_attributes(member: Member, day: date) -> dict[str, Any]:
         keys.AUDIENCE_KEY: keys.audience_partition(entry.segment, member.member_id),
         keys.AUDIENCE_SORT: keys.audience_sort(entry.tier, entry.status, entry.store_id, last_day),
         keys.AUDIENCE_DAY: day.isoformat(),
-        keys.DUE_AUDIENCE.attribute: _iso(entry.changes_on),
+        keys.DUE_AUDIENCE.attribute: _iso(audiences.due_after_write(program, before, entry, day)),
     }
 
 

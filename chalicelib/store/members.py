@@ -80,7 +80,7 @@ def _profile_op(
     # `changed_at`: the time of the write, by the engine's clock; the KPI roll-up dates a profile's
     # tier, status and balance changes by it (not by when it reads the stream).
     changed_at = now.isoformat()
-    audience = audience_attributes(member, local_date(now, load_program().tz))
+    audience = audience_attributes(member, local_date(now, load_program().tz), change.before)
     if change.before is None:
         item = {**keys.profile_key(member.member_id), **state, **audience, **new_profile, "version": 1}
         item = {**item, "changed_at": changed_at, outbox.OUTBOX: events}  # a None value is not stored

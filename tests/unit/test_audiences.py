@@ -75,3 +75,34 @@ def test_an_erased_member_is_in_no_audience() -> None:
     erased = member([AS_OF])
     erased.status = ERASED
     assert audiences.audience(load_program(), erased, AS_OF) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(days=purchase_days, bought=st.integers(min_value=0, max_value=30))
+def test_a_write_stores_a_due_day_never_later_than_the_segment_s_next_change(days: list[date], bought: int) -> None:
+    """Kept or not, the stored due day is never after the real next change (the job must not visit
+    late), and it is the earlier one only while the segment name stays what it was."""
+    program = load_program()
+    before = member(days)
+    today = AS_OF + timedelta(days=bought)
+    after = member(sorted({*days, today}), purchase_count=before.purchase_count + 1)
+    entry = audiences.audience(program, after, today)
+    assert entry is not None
+    due = audiences.due_after_write(program, before, entry, today)
+    if entry.changes_on is None:
+        assert due is None
+    else:
+        assert due is not None and today < due <= entry.changes_on
+
+
+def test_a_repeat_visit_keeps_the_stored_due_day_so_the_index_entry_does_not_move() -> None:
+    program = load_program()
+    yesterday = AS_OF - timedelta(days=1)
+    regular = member([yesterday - timedelta(days=n) for n in (0, 7, 14, 21, 30)])
+    stored = audiences.audience(program, regular, AS_OF)
+    again = member([*regular.purchase_days, AS_OF], purchase_count=regular.purchase_count + 1)
+    entry = audiences.audience(program, again, AS_OF)
+    assert stored is not None and entry is not None and stored.segment == entry.segment
+    assert stored.changes_on is not None and entry.changes_on is not None and stored.changes_on < entry.changes_on
+    assert audiences.due_after_write(program, regular, entry, AS_OF) == stored.changes_on  # kept
+    assert audiences.due_after_write(program, None, entry, AS_OF) == entry.changes_on  # no state read: fresh
