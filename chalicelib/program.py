@@ -12,6 +12,7 @@ from datetime import tzinfo
 from decimal import ROUND_FLOOR, Decimal
 from functools import cache
 from itertools import pairwise
+from math import gcd
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,6 +66,11 @@ class PointsPayment(_Strict):
     def value(self, points: int, places: int) -> Decimal:
         """The money `points` pay, rounded down to the currency's places (never more than they are worth)."""
         return (Decimal(points) / self.points_per_unit).quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR)
+
+    def step(self, places: int) -> int:
+        """The fewest points that pay a whole number of the currency's smallest coins: every payment
+        is a multiple of it (100 points per unit, 2 places: 1; 1,000: 10; 3: 3)."""
+        return self.points_per_unit // gcd(self.points_per_unit, 10**places)
 
     def max_points(self, amount: Decimal) -> int:
         """The most points one purchase of `amount` may pay with."""

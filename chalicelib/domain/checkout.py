@@ -48,13 +48,12 @@ def payment_value(program: Program, amount: Decimal, points: int) -> Decimal:
         raise _refuse("this program does not take points as payment")
     if points < rule.min_points:
         raise _refuse(f"at least {rule.min_points} points")
-    value = rule.value(points, program.currency_places)
-    if Decimal(points) / rule.points_per_unit != value:
+    if points % rule.step(program.currency_places):
         raise _refuse(f"{points} points are not a whole amount of money at {rule.points_per_unit} points per unit")
     limit = rule.max_points(amount)
     if points > limit:
         raise _refuse(f"at most {limit} points ({rule.max_share} of the amount)")
-    return value
+    return rule.value(points, program.currency_places)
 
 
 def money_share(amount: Decimal, paid: Decimal) -> Decimal:

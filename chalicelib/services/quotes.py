@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from math import gcd
 from typing import Any
 
 from chalicelib import clock
-from chalicelib.domain import attribution, tiers
+from chalicelib.domain import attribution, checkout, tiers
 from chalicelib.domain.calendar import local_date
 from chalicelib.domain.commands import RecordPurchase, check_currency
 from chalicelib.domain.earning import floor_points, weighted_spend
@@ -28,8 +27,8 @@ def _breakdown(program: Program, member: Member, command: RecordPurchase, entry:
     if entry.details.get("lapsed_points") or entry.points == 0:
         base = category = tier = 0
     else:
-        paid = Decimal(str((entry.details.get("points_payment") or {}).get("value", 0)))
-        share = (command.amount - paid) / command.amount
+        payment = checkout.Payment.from_details(entry.details.get(checkout.FIELD))
+        share = checkout.money_share(command.amount, payment.value if payment else Decimal(0))
         weighted = weighted_spend(program, command.amount, command.earning_lines()) * share
         base = floor_points(command.amount * share)
         category = floor_points(weighted) - base
@@ -64,8 +63,7 @@ def _points_payment(program: Program, member: Member, amount: Decimal) -> dict[s
     rule = program.points_payment
     if rule is None:
         return None
-    coins = 10**program.currency_places  # smallest coins per unit: a payment is a whole number of them
-    step = rule.points_per_unit // gcd(rule.points_per_unit, coins)
+    step = rule.step(program.currency_places)
     most = min(rule.max_points(amount), max(member.available, 0)) // step * step
     if most < rule.min_points:
         most = 0
