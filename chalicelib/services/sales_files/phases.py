@@ -4,7 +4,6 @@ the phase moved on by the chunk that completes it (a conditional counter), the r
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -22,7 +21,7 @@ from chalicelib.services.sales_files import limits, tasks
 from chalicelib.services.sales_files.chunks import apply_chunk
 from chalicelib.services.sales_files.limits import FILE_REPLACED, epoch
 from chalicelib.services.sales_files.tasks import ChunkTask
-from chalicelib.store import file_runs, objects
+from chalicelib.store import codec, file_runs, objects
 
 
 def run_id(bucket: str, key: str, record: dict[str, Any]) -> str:
@@ -173,7 +172,7 @@ def fail_run(run: file_runs.FileRunRecord, reason: str, message: str) -> None:
 
 def _outbox(detail_type: str, summary: dict[str, Any]) -> dict[str, str]:
     """The file's event, written with its final status: the table's stream publishes it (domain/outbox.py)."""
-    return {outbox.OUTBOX: json.dumps(outbox.file_outbox(detail_type, _event_detail(summary)), separators=(",", ":"))}
+    return {outbox.OUTBOX: codec.json_text(outbox.file_outbox(detail_type, _event_detail(summary)))}
 
 
 def _event_detail(summary: dict[str, Any]) -> dict[str, Any]:
